@@ -1,0 +1,1 @@
+"""HTTP layer: controllers, auth, error mapping and response schemas."""

@@ -1,0 +1,98 @@
+"""Build the Litestar application: routes, auth, error mapping, and the lifespan holding models and index."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from service import __version__
+from service.api.auth import auth_middleware, create_auth_limiter
+from service.api.batches import BatchLogController, BatchUploadController
+from service.api.errors import EXCEPTION_HANDLERS
+from service.api.health import health, whoami
+from service.api.state import Services, provide_services
+from service.batches.runner import BoundedRunner
+from service.db.migrate import is_up_to_date
+from service.db.session import create_db_engine, create_session_factory
+from service.gallery.gallery import Gallery
+from service.recognition.faces import EMBEDDING_DIM, FaceModel
+from service.recognition.models import find_model_pack
+from service.search.store import IndexStore
+from service.settings import Settings
+
+logger = logging.getLogger("service")
+SMALL_BODY_LIMIT = 1024 * 1024  # JSON bodies of the non-upload routes
+
+
+class SchemaOutOfDateError(RuntimeError):
+    """The database has not been migrated to the newest schema."""
+
+
+def build_services(settings: Settings) -> Services:
+    """Open the database, load the models (warmed up) and the domains' indexes."""
+    engine = create_db_engine(settings.database_url)
+    if not is_up_to_date(engine, settings.database_url):
+        engine.dispose()
+        raise SchemaOutOfDateError("The database schema is not up to date: run `facerec db upgrade`")
+    sessions = create_session_factory(engine)
+    model = FaceModel(
+        find_model_pack(settings.model_dir),
+        threads=settings.inference_threads,
+        det_size=settings.det_size,
+        det_threshold=settings.det_threshold,
+        embed_batch_size=settings.embed_batch_size,
+    )
+    model.warm_up()
+    settings.storage_dir.mkdir(parents=True, exist_ok=True)
+    gallery = Gallery(sessions, IndexStore(settings.index_dir, dim=EMBEDDING_DIM, model_name=model.name))
+    for domain in gallery.domains():
+        gallery.index(domain)  # loads the file, or rebuilds it from SQL when it is stale
+    runner = BoundedRunner(settings.inference_workers, settings.max_queued_batches)
+    return Services(settings, engine, sessions, model, gallery, runner)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The application for ``settings`` (read from the environment when omitted)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        services = await anyio.to_thread.run_sync(build_services, settings)
+        app.state.services = services
+        app.state.sessions = services.sessions
+        app.state.auth_limiter = create_auth_limiter(settings)
+        logger.info(
+            "facerec %s ready: model %s, database %s",
+            __version__,
+            services.model.name,
+            services.engine.url.render_as_string(hide_password=True),
+        )
+        try:
+            yield
+        finally:
+            services.runner.shutdown()
+            services.engine.dispose()
+
+    uploads = Router(path="/", route_handlers=[BatchUploadController], request_max_body_size=settings.max_upload_bytes)
+    return Litestar(
+        route_handlers=[uploads, BatchLogController, health, whoami],
+        lifespan=[lifespan],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        middleware=[auth_middleware()],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=SMALL_BODY_LIMIT,
+        openapi_config=OpenAPIConfig(
+            title="facerec",
+            version=__version__,
+            description="Batch face recognition: upload photos, get per-photo logs, CSV export and statistics.",
+            path="/api/docs",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+    )

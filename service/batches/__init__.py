@@ -1,0 +1,1 @@
+"""The batch pipeline (photos -> entries), summaries, storage and CSV export."""

@@ -1,0 +1,124 @@
+"""The batch pipeline: photos in, one entry per usable photo and one error per unusable file out.
+
+A plain function of its inputs so it can run in a thread, a worker process or the CLI unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from service.batches.results import BatchOutcome, EntryResult, FaceResult, FileError, RankedMatch
+from service.db.models import utcnow
+from service.gallery.gallery import NamedMatch
+from service.recognition.confidence import rounded_confidence
+from service.recognition.faces import FaceCandidate, FaceModel
+from service.recognition.images import ImageError
+from service.recognition.photos import PhotoSource, clean_filename, load_photo
+
+logger = logging.getLogger("service.batches")
+
+Search = Callable[[np.ndarray], list[list[NamedMatch]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-photo limits applied while reading."""
+
+    max_file_bytes: int
+    max_image_pixels: int
+
+
+@dataclass(slots=True)
+class _Detected:
+    position: int
+    filename: str
+    candidates: list[FaceCandidate]
+    seconds: float
+    finished_at: datetime
+
+
+def _ranked(matches: list[NamedMatch]) -> list[RankedMatch]:
+    return [
+        RankedMatch(
+            rank=rank,
+            person=m.name,
+            confidence=rounded_confidence(m.similarity),
+            similarity=m.similarity,
+            identity_id=m.identity_id,
+        )
+        for rank, m in enumerate(matches, start=1)
+    ]
+
+
+def recognize_photos(
+    photos: Sequence[PhotoSource],
+    *,
+    model: FaceModel,
+    search: Search,
+    threshold: float,
+    limits: Limits,
+    log_label: str = "",
+) -> BatchOutcome:
+    """Decode, detect, embed (all faces together) and search every photo; never raises for a bad file."""
+    outcome = BatchOutcome(total_uploaded=len(photos))
+    detected: list[_Detected] = []
+    for position, photo in enumerate(photos):
+        filename = clean_filename(photo.filename)
+        started = time.perf_counter()
+        try:
+            image, _ = load_photo(
+                photo, max_bytes=limits.max_file_bytes, max_pixels=limits.max_image_pixels, min_side=model.det_size
+            )
+        except ImageError as exc:
+            outcome.errors.append(FileError(filename=filename, error=str(exc)))
+            logger.info("photo rejected %s file=%r error=%r", log_label, filename, str(exc))
+            continue
+        candidates = model.detect(image)
+        detected.append(_Detected(position, filename, candidates, time.perf_counter() - started, utcnow()))
+
+    crops = [c.crop for item in detected for c in item.candidates]
+    shared_started = time.perf_counter()
+    embeddings = model.embed(crops)
+    matches = search(embeddings) if len(embeddings) else []
+    shared_seconds = time.perf_counter() - shared_started
+    per_face_seconds = shared_seconds / len(crops) if crops else 0.0
+
+    cursor = 0
+    for item in detected:
+        faces = []
+        for candidate in item.candidates:
+            faces.append(FaceResult(box=candidate.box, det_score=candidate.det_score, matches=_ranked(matches[cursor])))
+            cursor += 1
+        top_3 = faces[0].matches if faces else []
+        best = top_3[0] if top_3 else None
+        recognized = best is not None and best.confidence >= threshold
+        elapsed_ms = round((item.seconds + per_face_seconds * len(faces)) * 1000)
+        entry = EntryResult(
+            position=item.position,
+            filename=item.filename,
+            timestamp=item.finished_at,
+            recognized=recognized,
+            primary_person=best.person if recognized and best else None,
+            primary_confidence=best.confidence if recognized and best else None,
+            top_3=top_3,
+            face_count=len(faces),
+            processing_time_ms=elapsed_ms,
+            faces=faces,
+        )
+        outcome.entries.append(entry)
+        logger.info(
+            "photo processed %s file=%r faces=%d person=%r confidence=%s ms=%d",
+            log_label,
+            entry.filename,
+            entry.face_count,
+            entry.primary_person or "Unknown",
+            entry.primary_confidence,
+            entry.processing_time_ms,
+        )
+    return outcome

@@ -1,0 +1,82 @@
+"""Store a batch outcome atomically and read stored batches back as summaries."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.batches.ids import new_batch_id
+from service.batches.results import BatchOutcome, EntryResult, RankedMatch
+from service.batches.summary import Summary, summarize
+from service.db.batches import insert_batch
+from service.db.models import Batch, BatchEntry
+
+logger = logging.getLogger("service.batches")
+MAX_ID_ATTEMPTS = 20
+
+
+def _entry_row(entry: EntryResult) -> BatchEntry:
+    matches: list[RankedMatch | None] = [*entry.top_3, None, None, None]
+    return BatchEntry(
+        position=entry.position,
+        timestamp=entry.timestamp,
+        filename=entry.filename,
+        recognized=entry.recognized,
+        primary_person=entry.primary_person,
+        primary_confidence=entry.primary_confidence,
+        match1_person=matches[0].person if matches[0] else None,
+        match1_confidence=matches[0].confidence if matches[0] else None,
+        match2_person=matches[1].person if matches[1] else None,
+        match2_confidence=matches[1].confidence if matches[1] else None,
+        match3_person=matches[2].person if matches[2] else None,
+        match3_confidence=matches[2].confidence if matches[2] else None,
+        face_count=entry.face_count,
+        processing_time_ms=entry.processing_time_ms,
+        faces=[face.as_json() for face in entry.faces],
+    )
+
+
+def store_batch(
+    sessions: sessionmaker[Session], outcome: BatchOutcome, *, domain: str, threshold: float, started_at: datetime
+) -> tuple[Batch, Summary]:
+    """Write the batch and every entry in one transaction; a fresh id is drawn if the first one is taken."""
+    summary = summarize([(e.recognized, e.primary_person, e.primary_confidence) for e in outcome.entries])
+    for _attempt in range(MAX_ID_ATTEMPTS):
+        batch = Batch(
+            id=new_batch_id(started_at),
+            domain=domain,
+            created_at=started_at,
+            threshold=threshold,
+            total_uploaded=outcome.total_uploaded,
+            total_processed=len(outcome.entries),
+            recognized_count=summary.recognized_count,
+            avg_confidence=summary.avg_confidence if summary.recognized_count else None,
+            persons_list=summary.persons_list,
+            errors=[{"filename": e.filename, "error": e.error} for e in outcome.errors],
+        )
+        try:
+            with sessions.begin() as session:
+                insert_batch(session, batch, [_entry_row(entry) for entry in outcome.entries])
+        except IntegrityError:
+            logger.info("batch id %s already taken; drawing another", batch.id)
+            continue
+        return batch, summary
+    raise RuntimeError("could not allocate a unique batch id")
+
+
+def stored_summary(batch: Batch) -> Summary:
+    """The summary of a stored batch, from the figures saved with it."""
+    total = batch.total_processed
+    recognized = batch.recognized_count
+    return Summary(
+        total_photos=total,
+        recognized_count=recognized,
+        unrecognized_count=total - recognized,
+        recognition_rate=round(recognized / total * 100, 2) if total else 0.0,
+        unique_persons=len(batch.persons_list),
+        persons_list=list(batch.persons_list),
+        avg_confidence=batch.avg_confidence if batch.avg_confidence is not None else 0.0,
+    )

@@ -1,0 +1,39 @@
+"""Batch summary statistics, computed exactly as the API contract defines them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The spec's summary block."""
+
+    total_photos: int
+    recognized_count: int
+    unrecognized_count: int
+    recognition_rate: float
+    unique_persons: int
+    persons_list: list[str]
+    avg_confidence: float
+
+
+def summarize(recognized: Sequence[tuple[bool, str | None, float | None]]) -> Summary:
+    """Summary of (recognized, primary person, primary confidence) per processed photo, in batch order."""
+    total = len(recognized)
+    hits = [(person, conf) for ok, person, conf in recognized if ok and person is not None]
+    persons: list[str] = []
+    for person, _ in hits:
+        if person not in persons:
+            persons.append(person)
+    confidences = [conf for _, conf in hits if conf is not None]
+    return Summary(
+        total_photos=total,
+        recognized_count=len(hits),
+        unrecognized_count=total - len(hits),
+        recognition_rate=round(len(hits) / total * 100, 2) if total else 0.0,
+        unique_persons=len(persons),
+        persons_list=persons,
+        avg_confidence=round(sum(confidences) / len(confidences), 1) if confidences else 0.0,
+    )

@@ -1,0 +1,59 @@
+"""One batch from upload to storage: the unit of work the runner executes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.batches.pipeline import Limits, recognize_photos
+from service.batches.recording import store_batch
+from service.batches.results import BatchOutcome
+from service.batches.summary import Summary, summarize
+from service.db.models import Batch, utcnow
+from service.gallery.gallery import Gallery
+from service.recognition.faces import FaceModel
+from service.recognition.photos import PhotoSource
+from service.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRequest:
+    """What a client asked for."""
+
+    photos: Sequence[PhotoSource]
+    domain: str
+    threshold: float
+    rejected_fields: int = 0  # non-file values sent in photos[]; counted as uploaded but unusable
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRun:
+    """The outcome, and the stored batch unless no photo was usable."""
+
+    outcome: BatchOutcome
+    batch: Batch | None
+    summary: Summary
+
+
+def run_batch(
+    request: BatchRequest, model: FaceModel, gallery: Gallery, sessions: sessionmaker[Session], settings: Settings
+) -> BatchRun:
+    """Recognise every photo and store the batch atomically (nothing is stored if no photo was usable)."""
+    started_at = utcnow()
+    outcome = recognize_photos(
+        request.photos,
+        model=model,
+        search=lambda embeddings: gallery.search(request.domain, embeddings, k=3),
+        threshold=request.threshold,
+        limits=Limits(max_file_bytes=settings.max_file_bytes, max_image_pixels=settings.max_image_pixels),
+        log_label=f"domain={request.domain!r}",
+    )
+    outcome.total_uploaded += request.rejected_fields
+    if not outcome.entries:
+        return BatchRun(outcome=outcome, batch=None, summary=summarize([]))
+    batch, summary = store_batch(
+        sessions, outcome, domain=request.domain, threshold=request.threshold, started_at=started_at
+    )
+    return BatchRun(outcome=outcome, batch=batch, summary=summary)

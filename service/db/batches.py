@@ -1,0 +1,67 @@
+"""Batch queries: atomic insert, domain-scoped reads, streamed entries, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from service.db.models import Batch, BatchEntry
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPage:
+    """One page of a domain's batches, newest first, and how many there are in all."""
+
+    total: int
+    batches: list[Batch]
+
+
+def insert_batch(session: Session, batch: Batch, entries: list[BatchEntry]) -> None:
+    """Add a batch and all its entries; the caller's transaction makes it all-or-nothing."""
+    session.add(batch)
+    session.flush()
+    for entry in entries:
+        entry.batch_id = batch.id
+    session.add_all(entries)
+    session.flush()
+
+
+def get_batch(session: Session, domain: str, batch_id: str) -> Batch | None:
+    """A batch of this domain, or None (another domain's batch is as good as missing)."""
+    return session.scalar(select(Batch).where(Batch.id == batch_id, Batch.domain == domain))
+
+
+def list_batches(session: Session, domain: str, limit: int, offset: int) -> BatchPage:
+    """A page of the domain's batches, newest first."""
+    total = session.scalar(select(func.count()).select_from(Batch).where(Batch.domain == domain)) or 0
+    rows = session.scalars(
+        select(Batch)
+        .where(Batch.domain == domain)
+        .order_by(Batch.created_at.desc(), Batch.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return BatchPage(total=int(total), batches=list(rows))
+
+
+def iter_entries(session: Session, batch_id: str, chunk: int = 1000) -> Iterator[BatchEntry]:
+    """A batch's entries in upload order, fetched from SQL in chunks (memory does not grow with the batch)."""
+    result = session.scalars(
+        select(BatchEntry)
+        .where(BatchEntry.batch_id == batch_id)
+        .order_by(BatchEntry.position)
+        .execution_options(yield_per=chunk)
+    )
+    yield from result
+
+
+def delete_batch(session: Session, domain: str, batch_id: str) -> bool:
+    """Delete a batch of this domain and all its entries; False if there is none."""
+    if get_batch(session, domain, batch_id) is None:
+        return False
+    session.execute(delete(BatchEntry).where(BatchEntry.batch_id == batch_id))
+    session.execute(delete(Batch).where(Batch.id == batch_id, Batch.domain == domain))
+    return True

@@ -1,0 +1,141 @@
+"""SQLAlchemy 2 typed models; SQL is the source of truth for every piece of state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Naive UTC now; every timestamp in the database is naive UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ApiToken(Base):
+    """An API token; only its SHA-256 hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Identity(Base):
+    """An enrolled person, unique by name within a domain."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("domain", "name", name="uq_identities_domain_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Face(Base):
+    """One enrolled face: its embedding lives here so the index can always be rebuilt."""
+
+    __tablename__ = "faces"
+    __table_args__ = (
+        UniqueConstraint("identity_id", "content_sha256", name="uq_faces_identity_content"),
+        Index("ix_faces_domain_id", "domain", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    domain: Mapped[str] = mapped_column(String(255))
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    det_score: Mapped[float] = mapped_column(Float)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    model_name: Mapped[str] = mapped_column(String(64))
+    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class IndexState(Base):
+    """Per-domain gallery version; bumped in the same transaction as every gallery change."""
+
+    __tablename__ = "index_state"
+
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Batch(Base):
+    """One recognition batch; written together with all its entries in one transaction."""
+
+    __tablename__ = "batches"
+    __table_args__ = (Index("ix_batches_domain_created", "domain", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    threshold: Mapped[float] = mapped_column(Float)
+    total_uploaded: Mapped[int] = mapped_column(Integer)
+    total_processed: Mapped[int] = mapped_column(Integer)
+    recognized_count: Mapped[int] = mapped_column(Integer)
+    avg_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    persons_list: Mapped[list[str]] = mapped_column(JSON, default=list)
+    errors: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+
+
+class BatchEntry(Base):
+    """The result for one photo; flat top-3 columns so CSV export is a plain streamed query."""
+
+    __tablename__ = "batch_entries"
+    __table_args__ = (Index("ix_batch_entries_batch_position", "batch_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    timestamp: Mapped[datetime] = mapped_column(DateTime)
+    filename: Mapped[str] = mapped_column(String(255))
+    recognized: Mapped[bool] = mapped_column(Boolean)
+    primary_person: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    primary_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    match1_person: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    match1_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    match2_person: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    match2_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    match3_person: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    match3_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    face_count: Mapped[int] = mapped_column(Integer)
+    processing_time_ms: Mapped[int] = mapped_column(Integer)
+    faces: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

@@ -1,0 +1,1 @@
+"""The gallery of enrolled people: SQL rows kept in step with the per-domain FAISS index."""

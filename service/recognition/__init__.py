@@ -1,0 +1,1 @@
+"""Face recognition: image decoding, the face model (detect, align, embed) and confidence."""

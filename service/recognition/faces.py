@@ -1,0 +1,162 @@
+"""The face model: SCRFD detection, 5-point alignment and batched ArcFace embeddings on onnxruntime."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+from insightface.model_zoo.arcface_onnx import ArcFaceONNX
+from insightface.model_zoo.scrfd import SCRFD
+from insightface.utils.face_align import arcface_dst
+
+from service.recognition.images import DecodedImage
+from service.recognition.models import ModelPack
+
+ALIGNED_SIZE = 112
+EMBEDDING_DIM = 512
+
+
+@dataclass(frozen=True, slots=True)
+class FaceCandidate:
+    """A detected face, ready to embed. Box and landmarks are in original-photo pixels."""
+
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2
+    det_score: float
+    landmarks: np.ndarray  # 5 x 2
+    crop: np.ndarray  # 112 x 112 x 3 BGR, aligned
+    aligned_input: bool = False  # the photo itself was an aligned face crop
+
+    @property
+    def area(self) -> float:
+        """Box area in original pixels."""
+        return max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """A detected face with its L2-normalised embedding."""
+
+    candidate: FaceCandidate
+    embedding: np.ndarray  # (512,) float32, unit length
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """Box in original-photo pixels."""
+        return self.candidate.box
+
+    @property
+    def det_score(self) -> float:
+        """Detector confidence."""
+        return self.candidate.det_score
+
+
+def _session(path: str, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Silences the recogniser's benign "expected shape {1,512}" warning for batched runs.
+    options.log_severity_level = 3
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def align_face(pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Warp a face to the 112x112 ArcFace template by a similarity transform on its 5 landmarks."""
+    matrix, _ = cv2.estimateAffinePartial2D(landmarks.astype(np.float32), arcface_dst, method=cv2.LMEDS)
+    if matrix is None:  # degenerate landmarks; fall back to least squares
+        matrix, _ = cv2.estimateAffinePartial2D(landmarks.astype(np.float32), arcface_dst, method=0)
+    return cv2.warpAffine(pixels, matrix, (ALIGNED_SIZE, ALIGNED_SIZE), borderValue=0.0)
+
+
+def sort_primary_first(faces: list[Face]) -> list[Face]:
+    """Largest face first: the primary face of a photo is its largest."""
+    return sorted(faces, key=lambda face: face.candidate.area, reverse=True)
+
+
+class FaceModel:
+    """One onnxruntime session per model for the whole process; thread-safe for concurrent calls."""
+
+    def __init__(
+        self,
+        pack: ModelPack,
+        *,
+        threads: int,
+        det_size: int = 640,
+        det_threshold: float = 0.5,
+        embed_batch_size: int = 32,
+    ) -> None:
+        self.pack = pack
+        self.name = pack.name
+        self.det_size = det_size
+        self.det_threshold = det_threshold
+        self.embed_batch_size = embed_batch_size
+        self._detector = SCRFD(str(pack.detector), session=_session(str(pack.detector), threads))
+        self._detector.prepare(-1, det_thresh=det_threshold, input_size=(det_size, det_size))
+        self._recognizer = ArcFaceONNX(str(pack.recognizer), session=_session(str(pack.recognizer), threads))
+        if tuple(self._recognizer.input_size) != (ALIGNED_SIZE, ALIGNED_SIZE):
+            raise ValueError(f"Recogniser {pack.recognizer.name} does not take 112x112 faces")
+
+    def warm_up(self) -> None:
+        """Run both models once so the first real request does not pay for graph initialisation."""
+        blank = np.zeros((self.det_size, self.det_size, 3), dtype=np.uint8)
+        self._detector.detect(blank, input_size=(self.det_size, self.det_size))
+        self.embed([np.zeros((ALIGNED_SIZE, ALIGNED_SIZE, 3), dtype=np.uint8)])
+
+    def detect(self, image: DecodedImage) -> list[FaceCandidate]:
+        """Detect and align every face of a photo, largest first."""
+        pixels = image.pixels
+        boxes, landmarks = self._detector.detect(
+            pixels, input_size=(self.det_size, self.det_size), det_thresh=self.det_threshold
+        )
+        candidates = []
+        for row, points in zip(boxes, landmarks if landmarks is not None else [], strict=False):
+            crop = align_face(pixels, points)
+            scaled_box = tuple(float(v) * image.scale for v in row[:4])
+            candidates.append(
+                FaceCandidate(
+                    box=(scaled_box[0], scaled_box[1], scaled_box[2], scaled_box[3]),
+                    det_score=float(row[4]),
+                    landmarks=points * image.scale,
+                    crop=crop,
+                )
+            )
+        if not candidates and pixels.shape[:2] == (ALIGNED_SIZE, ALIGNED_SIZE):
+            # Already an aligned face crop: nothing for the detector to find, but the recogniser's input.
+            candidates.append(
+                FaceCandidate(
+                    box=(0.0, 0.0, float(image.width), float(image.height)),
+                    det_score=0.0,
+                    landmarks=arcface_dst.copy(),
+                    crop=pixels,
+                    aligned_input=True,
+                )
+            )
+        return sorted(candidates, key=lambda c: c.area, reverse=True)
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """L2-normalised embeddings of aligned crops, run through the recogniser in batches."""
+        if not crops:
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        chunks = []
+        for start in range(0, len(crops), self.embed_batch_size):
+            chunk = list(crops[start : start + self.embed_batch_size])
+            chunks.append(np.asarray(self._recognizer.get_feat(chunk), dtype=np.float32))
+        vectors = np.vstack(chunks)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+    def analyze(self, images: Sequence[DecodedImage]) -> list[list[Face]]:
+        """Detect every face of every photo, then embed all of them together; largest face first."""
+        per_image = [self.detect(image) for image in images]
+        flat = [candidate for candidates in per_image for candidate in candidates]
+        vectors = self.embed([candidate.crop for candidate in flat])
+        faces: list[list[Face]] = []
+        cursor = 0
+        for candidates in per_image:
+            faces.append([Face(c, vectors[cursor + i]) for i, c in enumerate(candidates)])
+            cursor += len(candidates)
+        return faces

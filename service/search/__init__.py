@@ -1,0 +1,1 @@
+"""The FAISS identity index: one IVF index per domain, persisted atomically, rebuilt from SQL on demand."""

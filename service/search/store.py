@@ -1,0 +1,163 @@
+"""Per-domain indexes in memory, persisted atomically under the index folder.
+
+Each file records the gallery version it was built at. The caller passes the version it read from
+SQL (the source of truth); a file or in-memory index at another version is stale and is rebuilt
+from the vectors the caller's loader returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from service.search.index import IdentityIndex
+
+logger = logging.getLogger(__name__)
+
+FILE_FORMAT = 1
+Loader = Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+@dataclass(slots=True)
+class _Entry:
+    index: IdentityIndex
+    version: int
+
+
+def index_filename(domain: str) -> str:
+    """A safe, unique file name for a domain (domains may hold any characters)."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", domain)[:48].strip("._") or "domain"
+    digest = hashlib.sha256(domain.encode("utf-8")).hexdigest()[:12]
+    return f"{slug}-{digest}.npz"
+
+
+class IndexStore:
+    """Thread-safe registry of domain indexes, loaded lazily and kept in step with a version."""
+
+    def __init__(self, directory: Path, dim: int = 512, model_name: str = "") -> None:
+        self.directory = Path(directory)
+        self.dim = dim
+        self.model_name = model_name
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+        self._domain_locks: dict[str, threading.Lock] = {}
+
+    def domain_lock(self, domain: str) -> threading.Lock:
+        """The lock serialising loads and changes of one domain's index."""
+        with self._lock:
+            return self._domain_locks.setdefault(domain, threading.Lock())
+
+    def path_for(self, domain: str) -> Path:
+        """Where a domain's index file lives."""
+        return self.directory / index_filename(domain)
+
+    def loaded_domains(self) -> dict[str, int]:
+        """Domains held in memory and their faces counts."""
+        with self._lock:
+            return {domain: entry.index.ntotal for domain, entry in self._entries.items()}
+
+    def get(self, domain: str, version: int, loader: Loader) -> IdentityIndex:
+        """The domain's index at ``version``: from memory, else from its file, else rebuilt via ``loader``."""
+        entry = self._entries.get(domain)
+        if entry is not None and entry.version == version:
+            return entry.index
+        with self.domain_lock(domain):
+            entry = self._entries.get(domain)
+            if entry is not None and entry.version == version:
+                return entry.index
+            index = self._read(domain, version)
+            if index is None:
+                index = IdentityIndex(self.dim)
+                index.build(*loader())
+                self._write(domain, index, version)
+                logger.info("rebuilt index for domain %r at version %d (%d faces)", domain, version, index.ntotal)
+            with self._lock:
+                self._entries[domain] = _Entry(index, version)
+            return index
+
+    def rebuild(self, domain: str, version: int, loader: Loader) -> IdentityIndex:
+        """Build the domain's index from ``loader`` regardless of any file, and persist it."""
+        with self.domain_lock(domain):
+            index = IdentityIndex(self.dim)
+            index.build(*loader())
+            self._write(domain, index, version)
+            with self._lock:
+                self._entries[domain] = _Entry(index, version)
+            return index
+
+    def update(
+        self, domain: str, old_version: int, new_version: int, change: Callable[[IdentityIndex], None], loader: Loader
+    ) -> None:
+        """Apply ``change`` to the index at ``old_version`` and store it as ``new_version``.
+
+        If the index in memory is not at ``old_version`` (another process changed the gallery) it is
+        rebuilt from ``loader``, which already reflects the change.
+        """
+        with self.domain_lock(domain):
+            entry = self._entries.get(domain)
+            if entry is not None and entry.version == old_version:
+                change(entry.index)
+                index = entry.index
+            else:
+                index = IdentityIndex(self.dim)
+                index.build(*loader())
+            self._write(domain, index, new_version)
+            with self._lock:
+                self._entries[domain] = _Entry(index, new_version)
+
+    def forget(self, domain: str) -> None:
+        """Drop a domain from memory (its file stays)."""
+        with self._lock:
+            self._entries.pop(domain, None)
+
+    # ----- files ----------------------------------------------------------------------------------
+    def _read(self, domain: str, version: int) -> IdentityIndex | None:
+        path = self.path_for(domain)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = data["meta"]
+                file_format, file_version, dim, trained = (int(v) for v in meta[:4])
+                model = str(data["model"])
+                if (file_format, file_version, dim, model) != (FILE_FORMAT, version, self.dim, self.model_name):
+                    logger.info("index file %s is stale (version %d, want %d)", path.name, file_version, version)
+                    return None
+                return IdentityIndex.from_bytes(data["index"], data["identity_of"], trained, self.dim)
+        except Exception:  # a damaged cache file is rebuilt, never fatal
+            logger.warning("index file %s is unreadable; rebuilding", path, exc_info=True)
+            return None
+
+    def _write(self, domain: str, index: IdentityIndex, version: int) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        blob, identity_of, trained = index.to_bytes()
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            meta=np.array([FILE_FORMAT, version, self.dim, trained], dtype=np.int64),
+            model=np.array(self.model_name),
+            index=blob,
+            identity_of=identity_of,
+        )
+        path = self.path_for(domain)
+        # Write beside the target, fsync, then rename: readers see the old file or the new one, never half.
+        fd, tmp_name = tempfile.mkstemp(dir=self.directory, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(buffer.getbuffer())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
