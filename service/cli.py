@@ -6,6 +6,8 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from sqlalchemy.orm import Session
@@ -14,7 +16,11 @@ from tqdm import tqdm
 from service.db import migrate
 from service.db import tokens as token_queries
 from service.db.session import create_db_engine, create_session_factory
+from service.recognition.photos import FilePhoto
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.api.state import Services
 
 
 @contextmanager
@@ -151,3 +157,138 @@ def index_rebuild(settings: Settings, domain: str | None) -> None:
         click.echo(f"rebuilt {len(domains)} domain index(es), {total} faces")
     finally:
         engine.dispose()
+
+
+def _local_services(settings: Settings) -> Services:
+    """Database, models and index for commands that work without a server."""
+    from service.app import build_services
+
+    if settings.auto_migrate:
+        migrate.upgrade(settings.database_url)
+    return build_services(settings)
+
+
+def _photo_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--domain", required=True)
+@click.option("--update", is_flag=True, help="add photos to people who already exist")
+@click.pass_obj
+def enroll(settings: Settings, directory: Path, domain: str, update: bool) -> None:
+    """Enroll DIRECTORY/<person name>/<photos> into DOMAIN's gallery."""
+    from service.db import identities as identity_queries
+    from service.gallery import enrollment
+
+    services = _local_services(settings)
+    people = sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
+    enrolled_faces, touched, problems = 0, 0, []
+    try:
+        for person in tqdm(people, desc="enrolling", unit="person", disable=None):
+            photos = [FilePhoto(p) for p in _photo_files(person)]
+            with services.sessions() as session:
+                existing = identity_queries.find_by_name(session, domain, enrollment.clean_name(person.name))
+            if existing is not None and not update:
+                problems.append(f"{person.name}: already enrolled (use --update to add photos)")
+                continue
+            prepared, rejected = enrollment.prepare_faces(
+                photos,
+                services.model,
+                max_file_bytes=settings.max_file_bytes,
+                max_image_pixels=settings.max_image_pixels,
+            )
+            result = enrollment.enroll(
+                services.gallery,
+                domain,
+                prepared,
+                rejected,
+                model_name=services.model.name,
+                name=None if existing else person.name,
+                identity_id=existing.id if existing else None,
+            )
+            problems.extend(f"{person.name}/{r.filename}: {r.error}" for r in result.rejected)
+            if result.enrolled:
+                touched += 1
+                enrolled_faces += len(result.enrolled)
+    finally:
+        services.runner.shutdown()
+        services.engine.dispose()
+    click.echo(f"enrolled {enrolled_faces} face(s) for {touched} of {len(people)} people in {domain!r}")
+    for problem in problems:
+        click.echo(f"  rejected: {problem}")
+    if enrolled_faces == 0:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--domain", required=True)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="write the spec's CSV here")
+@click.option("--threshold", type=click.FloatRange(0, 100), default=None, help="match threshold (0-100)")
+@click.pass_obj
+def recognize(settings: Settings, directory: Path, domain: str, csv_path: Path | None, threshold: float | None) -> None:
+    """Recognise the photos in DIRECTORY as batches stored like API batches."""
+    from service.batches.export import csv_chunks
+    from service.batches.workflow import BatchRequest, run_batch
+    from service.db.batches import iter_entries
+
+    files = _photo_files(directory)
+    if not files:
+        raise click.UsageError(f"no files in {directory}")
+    services = _local_services(settings)
+    chosen = settings.match_threshold if threshold is None else threshold
+    batch_ids: list[str] = []
+    try:
+        chunks = [files[i : i + settings.max_batch_size] for i in range(0, len(files), settings.max_batch_size)]
+        for chunk in tqdm(chunks, desc="recognising", unit="batch", disable=None):
+            run = run_batch(
+                BatchRequest(photos=[FilePhoto(p) for p in chunk], domain=domain, threshold=chosen),
+                services.model,
+                services.gallery,
+                services.sessions,
+                settings,
+            )
+            for error in run.outcome.errors:
+                click.echo(f"  rejected: {error.filename}: {error.error}")
+            if run.batch is None:
+                continue
+            batch_ids.append(run.batch.id)
+            s = run.summary
+            click.echo(
+                f"batch {run.batch.id}: {s.total_photos} photos, {s.recognized_count} recognised "
+                f"({s.recognition_rate}%), persons: {', '.join(s.persons_list) or '-'}"
+            )
+        if csv_path is not None:
+            with services.sessions() as session, csv_path.open("wb") as out:
+                for index, batch_id in enumerate(batch_ids):
+                    # Later batches continue the same file without repeating the header line.
+                    out.writelines(csv_chunks(iter_entries(session, batch_id), domain, header=index == 0))
+            click.echo(f"wrote {csv_path}")
+    finally:
+        services.runner.shutdown()
+        services.engine.dispose()
+    if not batch_ids:
+        sys.exit(1)
+
+
+@main.group()
+def identities() -> None:
+    """Enrolled people."""
+
+
+@identities.command("list")
+@click.option("--domain", required=True)
+@click.option("--query", "-q", default=None, help="case-insensitive name search")
+@click.pass_obj
+def identities_list(settings: Settings, domain: str, query: str | None) -> None:
+    """List the people of DOMAIN with their face counts."""
+    from service.db import identities as identity_queries
+
+    with _session(settings) as session:
+        total, rows = identity_queries.list_identities(session, domain, 10_000, 0, query)
+        click.echo(f"{'id':>5}  {'faces':>5}  name")
+        for row in rows:
+            click.echo(f"{row.identity.id:>5}  {row.face_count:>5}  {row.identity.name}")
+        click.echo(f"{total} people")

@@ -120,3 +120,57 @@ class HealthResponse(Struct):
     index_loaded: bool
     indexed_domains: int
     indexed_faces: int
+
+
+class IdentityOut(Struct):
+    id: int
+    name: str
+    face_count: int
+    created_at: str
+    thumbnail_url: str | None = None  # extra: the newest face's thumbnail
+
+
+class FaceInfoOut(Struct):
+    id: int
+    filename: str
+    det_score: float
+    created_at: str
+    thumbnail_url: str
+
+
+class IdentityDetailOut(Struct):
+    id: int
+    name: str
+    face_count: int
+    created_at: str
+    faces: list[FaceInfoOut]
+
+
+class EnrolledOut(Struct):
+    filename: str
+    face_id: int
+    note: str | None = None
+
+
+class EnrollmentResponse(Struct):
+    success: bool
+    identity: IdentityOut
+    enrolled: list[EnrolledOut]
+    rejected: list[FileErrorOut]
+
+
+class IdentityListResponse(Struct):
+    success: bool
+    total: int
+    identities: list[IdentityOut]
+    limit: int
+    offset: int
+
+
+class IdentityResponse(Struct):
+    success: bool
+    identity: IdentityDetailOut
+
+
+class RenameRequest(Struct):
+    name: str

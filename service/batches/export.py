@@ -64,11 +64,12 @@ def csv_row(entry: BatchEntry, domain: str) -> list[str]:
     ]
 
 
-def csv_chunks(entries: Iterable[BatchEntry], domain: str) -> Iterator[bytes]:
-    """The CSV (UTF-8, header first) in chunks of a few hundred rows."""
+def csv_chunks(entries: Iterable[BatchEntry], domain: str, *, header: bool = True) -> Iterator[bytes]:
+    """The CSV (UTF-8, header line first unless ``header`` is false) in chunks of a few hundred rows."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    if header:
+        writer.writerow(CSV_COLUMNS)
     for count, entry in enumerate(entries, start=1):
         writer.writerow(csv_row(entry, domain))
         if count % ROWS_PER_CHUNK == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,10 @@ class Gallery:
             ]
             for row in hits
         ]
+
+    def apply(self, domain: str, old_version: int, new_version: int, change: Callable[[IdentityIndex], object]) -> None:
+        """Apply a change just committed to SQL (which moved the version old -> new) to the index."""
+        self.store.update(domain, old_version, new_version, change, self._loader(domain))
 
     def rebuild(self, domain: str) -> IdentityIndex:
         """Rebuild the domain's index from SQL and persist it."""

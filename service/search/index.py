@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import cast
 
 import faiss
 import numpy as np
@@ -215,10 +214,11 @@ class IdentityIndex:
     def from_bytes(cls, blob: np.ndarray, identity_of: np.ndarray, trained_size: int, dim: int) -> IdentityIndex:
         """Rebuild an index object from :meth:`to_bytes` output."""
         index = cls(dim)
+        # deserialize_index already returns the concrete class; keep that object, which owns the C++ index.
         loaded = faiss.deserialize_index(np.asarray(blob, dtype=np.uint8))
-        if loaded.d != dim:
-            raise ValueError(f"index has dimension {loaded.d}, expected {dim}")
-        index._index = cast(faiss.IndexIVFFlat, faiss.downcast_index(loaded))
+        if not isinstance(loaded, faiss.IndexIVFFlat) or loaded.d != dim:
+            raise ValueError(f"not an IVF-Flat index of dimension {dim}")
+        index._index = loaded
         index._identity_of = np.asarray(identity_of, dtype=np.int64)
         index.trained_size = int(trained_size)
         return index

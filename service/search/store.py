@@ -96,7 +96,7 @@ class IndexStore:
             return index
 
     def update(
-        self, domain: str, old_version: int, new_version: int, change: Callable[[IdentityIndex], None], loader: Loader
+        self, domain: str, old_version: int, new_version: int, change: Callable[[IdentityIndex], object], loader: Loader
     ) -> None:
         """Apply ``change`` to the index at ``old_version`` and store it as ``new_version``.
 
@@ -105,6 +105,8 @@ class IndexStore:
         """
         with self.domain_lock(domain):
             entry = self._entries.get(domain)
+            if entry is not None and entry.version >= new_version:
+                return  # a later version (which includes this change) is already in place
             if entry is not None and entry.version == old_version:
                 change(entry.index)
                 index = entry.index

@@ -1,0 +1,306 @@
+"""Enrollment endpoints (admin tokens only), scoped to the token's domain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.params import Parameter
+from litestar.status_codes import (
+    HTTP_201_CREATED,
+    HTTP_400_BAD_REQUEST,
+    HTTP_409_CONFLICT,
+    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from service.api.auth import admin_only
+from service.api.schemas import (
+    EnrolledOut,
+    EnrollmentResponse,
+    FaceInfoOut,
+    FileErrorOut,
+    IdentityDetailOut,
+    IdentityListResponse,
+    IdentityOut,
+    IdentityResponse,
+    MessageResponse,
+    RenameRequest,
+)
+from service.api.state import Services
+from service.batches.export import format_timestamp
+from service.batches.runner import OverloadedError
+from service.db import identities as queries
+from service.db.models import Identity
+from service.db.tokens import Principal
+from service.gallery import enrollment
+from service.gallery.enrollment import (
+    EnrollmentResult,
+    IdentityNotFoundError,
+    InvalidNameError,
+    NameTakenError,
+    Rejected,
+)
+from service.recognition.photos import StreamPhoto
+
+BASE = "/api/identities"
+PHOTO_FIELDS = ("photos[]", "photos")
+
+
+def thumbnail_url(identity_id: int, face_id: int) -> str:
+    """Where a face's thumbnail is served."""
+    return f"{BASE}/{identity_id}/faces/{face_id}/thumbnail"
+
+
+def identity_out(identity: Identity, face_count: int, newest_face: int | None = None) -> IdentityOut:
+    """An identity's summary."""
+    return IdentityOut(
+        id=identity.id,
+        name=identity.name,
+        face_count=face_count,
+        created_at=format_timestamp(identity.created_at),
+        thumbnail_url=thumbnail_url(identity.id, newest_face) if newest_face else None,
+    )
+
+
+def _translate(exc: Exception) -> HTTPException:
+    if isinstance(exc, NameTakenError):
+        return HTTPException(status_code=HTTP_409_CONFLICT, detail=str(exc))
+    if isinstance(exc, IdentityNotFoundError):
+        return NotFoundException(str(exc))
+    if isinstance(exc, InvalidNameError):
+        return ValidationException(f"Invalid name: {exc}")
+    raise exc
+
+
+def _enrollment_response(result: EnrollmentResult, status_code: int) -> Response[Any]:
+    assert result.identity is not None
+    newest = result.enrolled[-1].face_id if result.enrolled else None
+    body = EnrollmentResponse(
+        success=True,
+        identity=identity_out(result.identity, result.face_count, newest),
+        enrolled=[EnrolledOut(e.filename, e.face_id, e.note) for e in result.enrolled],
+        rejected=[FileErrorOut(r.filename, r.error) for r in result.rejected],
+    )
+    return Response(body, status_code=status_code)
+
+
+def _nothing_enrolled(rejected: list[Rejected]) -> Response[Any]:
+    return Response(
+        {
+            "success": False,
+            "error": "No photo could be enrolled",
+            "rejected": [{"filename": r.filename, "error": r.error} for r in rejected],
+        },
+        status_code=HTTP_400_BAD_REQUEST,
+    )
+
+
+async def _read_photos(request: Request[Any, Any, Any], services: Services) -> tuple[Any, list[UploadFile]]:
+    content_type, _ = request.content_type
+    if content_type != RequestEncodingType.MULTI_PART:
+        raise HTTPException(status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="Expected a multipart/form-data body")
+    form = await request.form()
+    fields = [value for key in PHOTO_FIELDS for value in form.getall(key, [])]
+    uploads = [value for value in fields if isinstance(value, UploadFile)]
+    if not uploads:
+        raise ValidationException("No photos uploaded: send files in the photos[] form field")
+    if len(fields) > services.settings.max_batch_size:
+        raise ValidationException(f"At most {services.settings.max_batch_size} photos per request")
+    return form, uploads
+
+
+async def _enroll(
+    services: Services,
+    domain: str,
+    uploads: list[UploadFile],
+    *,
+    name: str | None = None,
+    identity_id: int | None = None,
+) -> EnrollmentResult:
+    settings = services.settings
+
+    def work() -> EnrollmentResult:
+        prepared, rejected = enrollment.prepare_faces(
+            [StreamPhoto(u.filename, u.file) for u in uploads],  # type: ignore[arg-type]
+            services.model,
+            max_file_bytes=settings.max_file_bytes,
+            max_image_pixels=settings.max_image_pixels,
+        )
+        return enrollment.enroll(
+            services.gallery,
+            domain,
+            prepared,
+            rejected,
+            model_name=services.model.name,
+            name=name,
+            identity_id=identity_id,
+        )
+
+    try:
+        return await services.runner.run(work)
+    except OverloadedError as exc:
+        raise HTTPException(
+            status_code=HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc), headers={"Retry-After": str(exc.retry_after)}
+        ) from None
+    except (NameTakenError, IdentityNotFoundError, InvalidNameError) as exc:
+        raise _translate(exc) from None
+
+
+def _identity_detail(services: Services, domain: str, identity_id: int) -> IdentityResponse:
+    with services.sessions() as session:
+        identity = queries.get_identity(session, domain, identity_id)
+        if identity is None:
+            raise NotFoundException(f"Identity {identity_id} not found")
+        faces = queries.faces_of(session, identity_id)
+    return IdentityResponse(
+        success=True,
+        identity=IdentityDetailOut(
+            id=identity.id,
+            name=identity.name,
+            face_count=len(faces),
+            created_at=format_timestamp(identity.created_at),
+            faces=[
+                FaceInfoOut(
+                    id=f.id,
+                    filename=f.filename,
+                    det_score=round(f.det_score, 4),
+                    created_at=format_timestamp(f.created_at),
+                    thumbnail_url=thumbnail_url(identity.id, f.id),
+                )
+                for f in faces
+            ],
+        ),
+    )
+
+
+class IdentityUploadController(Controller):
+    """Enrollment uploads, mounted under the router with the large body limit."""
+
+    path = BASE
+    guards = [admin_only]
+
+    @post("/", summary="Enroll a new person from photos")
+    async def create(self, request: Request[Principal, str, Any], services: Services) -> Response[Any]:
+        """Multipart ``name`` and ``photos[]``: 201 with the person; 409 if the name exists; 400 if no face."""
+        form, uploads = await _read_photos(request, services)
+        try:
+            name = form.get("name")
+            if not isinstance(name, str):
+                raise ValidationException("Missing form field: name")
+            enrollment.clean_name(name)
+            result = await _enroll(services, request.user.domain, uploads, name=name)
+        except InvalidNameError as exc:
+            raise _translate(exc) from None
+        finally:
+            for upload in uploads:
+                await upload.close()
+        if result.identity is None or not result.enrolled:
+            return _nothing_enrolled(result.rejected)
+        return _enrollment_response(result, HTTP_201_CREATED)
+
+    @post("/{identity_id:int}/photos", summary="Add photos to a person")
+    async def add_photos(
+        self, request: Request[Principal, str, Any], services: Services, identity_id: int
+    ) -> Response[Any]:
+        """Multipart ``photos[]``; answers like enrollment."""
+        _, uploads = await _read_photos(request, services)
+        try:
+            result = await _enroll(services, request.user.domain, uploads, identity_id=identity_id)
+        finally:
+            for upload in uploads:
+                await upload.close()
+        if not result.enrolled:
+            return _nothing_enrolled(result.rejected)
+        return _enrollment_response(result, HTTP_201_CREATED)
+
+
+class IdentityController(Controller):
+    """Reading, renaming and deleting people."""
+
+    path = BASE
+    guards = [admin_only]
+
+    @get("/", summary="List people", sync_to_thread=True)
+    def list_identities(
+        self,
+        request: Request[Principal, str, Any],
+        services: Services,
+        limit: int = Parameter(default=50, ge=1, le=500),
+        offset: int = Parameter(default=0, ge=0),
+        q: str | None = Parameter(default=None, max_length=255, description="case-insensitive name search"),
+    ) -> IdentityListResponse:
+        """The domain's people by name, with face counts."""
+        with services.sessions() as session:
+            total, rows = queries.list_identities(session, request.user.domain, limit, offset, q)
+            newest = {
+                row.identity.id: max((f.id for f in queries.faces_of(session, row.identity.id)), default=None)
+                for row in rows
+            }
+        return IdentityListResponse(
+            success=True,
+            total=total,
+            identities=[identity_out(r.identity, r.face_count, newest[r.identity.id]) for r in rows],
+            limit=limit,
+            offset=offset,
+        )
+
+    @get("/{identity_id:int}", summary="A person with their faces", sync_to_thread=True)
+    def get_identity(
+        self, request: Request[Principal, str, Any], services: Services, identity_id: int
+    ) -> IdentityResponse:
+        """One person and every enrolled face."""
+        return _identity_detail(services, request.user.domain, identity_id)
+
+    @patch("/{identity_id:int}", summary="Rename a person", sync_to_thread=True)
+    def rename(
+        self, request: Request[Principal, str, Any], services: Services, identity_id: int, data: RenameRequest
+    ) -> IdentityResponse:
+        """JSON ``{"name": ...}``; 409 if another person has that name."""
+        try:
+            enrollment.rename(services.gallery, request.user.domain, identity_id, data.name)
+        except (NameTakenError, IdentityNotFoundError, InvalidNameError) as exc:
+            raise _translate(exc) from None
+        return _identity_detail(services, request.user.domain, identity_id)
+
+    @delete("/{identity_id:int}/faces/{face_id:int}", status_code=200, summary="Delete a face", sync_to_thread=True)
+    def delete_face(
+        self, request: Request[Principal, str, Any], services: Services, identity_id: int, face_id: int
+    ) -> MessageResponse:
+        """The face leaves search before the answer."""
+        try:
+            enrollment.delete_face(services.gallery, request.user.domain, identity_id, face_id)
+        except IdentityNotFoundError as exc:
+            raise _translate(exc) from None
+        return MessageResponse(success=True, message=f"Face {face_id} deleted")
+
+    @delete("/{identity_id:int}", status_code=200, summary="Delete a person", sync_to_thread=True)
+    def delete_identity(
+        self, request: Request[Principal, str, Any], services: Services, identity_id: int
+    ) -> MessageResponse:
+        """The person and all faces leave search before the answer."""
+        try:
+            identity = enrollment.delete_identity(services.gallery, request.user.domain, identity_id)
+        except IdentityNotFoundError as exc:
+            raise _translate(exc) from None
+        return MessageResponse(success=True, message=f"Identity {identity.name!r} deleted")
+
+    @get(
+        "/{identity_id:int}/faces/{face_id:int}/thumbnail",
+        summary="A face thumbnail (JPEG)",
+        media_type="image/jpeg",
+        sync_to_thread=True,
+    )
+    def thumbnail(
+        self, request: Request[Principal, str, Any], services: Services, identity_id: int, face_id: int
+    ) -> Response[bytes]:
+        """The aligned 112x112 face crop stored at enrollment."""
+        with services.sessions() as session:
+            face = queries.get_face(session, request.user.domain, identity_id, face_id)
+            if face is None or face.thumbnail is None:
+                raise NotFoundException(f"Face {face_id} of identity {identity_id} not found")
+            data = face.thumbnail
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})

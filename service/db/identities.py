@@ -1,0 +1,80 @@
+"""Identity and face queries, always scoped to a domain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from service.db.models import Face, Identity
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityRow:
+    """An identity with its number of faces."""
+
+    identity: Identity
+    face_count: int
+
+
+def get_identity(session: Session, domain: str, identity_id: int) -> Identity | None:
+    """An identity of this domain, or None."""
+    return session.scalar(select(Identity).where(Identity.id == identity_id, Identity.domain == domain))
+
+
+def find_by_name(session: Session, domain: str, name: str) -> Identity | None:
+    """The identity with this exact name in the domain, or None."""
+    return session.scalar(select(Identity).where(Identity.domain == domain, Identity.name == name))
+
+
+def face_count(session: Session, identity_id: int) -> int:
+    """How many faces an identity has."""
+    return int(session.scalar(select(func.count()).select_from(Face).where(Face.identity_id == identity_id)) or 0)
+
+
+def list_identities(
+    session: Session, domain: str, limit: int, offset: int, query: str | None
+) -> tuple[int, list[IdentityRow]]:
+    """A page of the domain's identities by name, optionally filtered by a case-insensitive substring."""
+    where = [Identity.domain == domain]
+    if query:
+        escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(func.lower(Identity.name).like(f"%{escaped}%", escape="\\"))
+    total = session.scalar(select(func.count()).select_from(Identity).where(*where)) or 0
+    counts = select(Face.identity_id, func.count(Face.id).label("n")).group_by(Face.identity_id).subquery()
+    rows = session.execute(
+        select(Identity, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.identity_id == Identity.id)
+        .where(*where)
+        .order_by(Identity.name, Identity.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return int(total), [IdentityRow(identity, int(n)) for identity, n in rows]
+
+
+def faces_of(session: Session, identity_id: int) -> list[Face]:
+    """An identity's faces, oldest first."""
+    return list(session.scalars(select(Face).where(Face.identity_id == identity_id).order_by(Face.id)))
+
+
+def content_hashes(session: Session, identity_id: int) -> dict[str, int]:
+    """Content hash -> face id of an identity's enrolled photos."""
+    rows = session.execute(select(Face.content_sha256, Face.id).where(Face.identity_id == identity_id))
+    return {digest: face_id for digest, face_id in rows}
+
+
+def get_face(session: Session, domain: str, identity_id: int, face_id: int) -> Face | None:
+    """One face of one identity of this domain, or None."""
+    return session.scalar(
+        select(Face).where(Face.id == face_id, Face.identity_id == identity_id, Face.domain == domain)
+    )
+
+
+def delete_identity_rows(session: Session, identity_id: int) -> list[int]:
+    """Delete an identity and its faces; returns the removed face ids."""
+    face_ids = list(session.scalars(select(Face.id).where(Face.identity_id == identity_id)))
+    session.execute(delete(Face).where(Face.identity_id == identity_id))
+    session.execute(delete(Identity).where(Identity.id == identity_id))
+    return face_ids

@@ -1,0 +1,244 @@
+"""Enrolling people: photos -> one face each -> SQL rows and index vectors, kept in step."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+from sqlalchemy.exc import IntegrityError
+
+from service.db import gallery as gallery_queries
+from service.db import identities as queries
+from service.db.models import Face, Identity
+from service.gallery.gallery import Gallery
+from service.recognition.faces import FaceModel
+from service.recognition.images import ImageError
+from service.recognition.photos import PhotoSource, clean_filename, load_photo
+
+MAX_NAME_LENGTH = 255
+THUMBNAIL_QUALITY = 85
+
+
+class GalleryError(Exception):
+    """Base of the gallery's client-facing errors."""
+
+
+class NameTakenError(GalleryError):
+    """Another identity of the domain has this name."""
+
+
+class IdentityNotFoundError(GalleryError):
+    """No such identity (or face) in this domain."""
+
+
+class InvalidNameError(GalleryError):
+    """The name is empty, too long or holds control characters."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedFace:
+    """The chosen face of one photo, embedded and ready to store."""
+
+    filename: str
+    embedding: np.ndarray
+    det_score: float
+    content_sha256: str
+    thumbnail: bytes
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    filename: str
+    face_id: int
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    filename: str
+    error: str
+
+
+@dataclass(slots=True)
+class EnrollmentResult:
+    """What an enrollment did: the identity, the faces stored and the photos refused."""
+
+    identity: Identity | None
+    face_count: int = 0
+    enrolled: list[Enrolled] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def clean_name(name: str) -> str:
+    """A valid person name, or :class:`InvalidNameError`."""
+    cleaned = " ".join((name or "").split())
+    if not cleaned:
+        raise InvalidNameError("name must not be empty")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise InvalidNameError(f"name must be at most {MAX_NAME_LENGTH} characters")
+    if any(unicodedata.category(ch)[0] == "C" for ch in cleaned):
+        raise InvalidNameError("name must not contain control characters")
+    return cleaned
+
+
+def _thumbnail(crop_bgr: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(crop_bgr[:, :, ::-1])).save(buffer, "JPEG", quality=THUMBNAIL_QUALITY)
+    return buffer.getvalue()
+
+
+def prepare_faces(
+    photos: Sequence[PhotoSource], model: FaceModel, *, max_file_bytes: int, max_image_pixels: int
+) -> tuple[list[PreparedFace], list[Rejected]]:
+    """Decode each photo and keep its largest face; photos without a usable face are rejected with a reason."""
+    chosen = []
+    rejected: list[Rejected] = []
+    seen: set[str] = set()
+    for photo in photos:
+        filename = clean_filename(photo.filename)
+        try:
+            image, data = load_photo(
+                photo, max_bytes=max_file_bytes, max_pixels=max_image_pixels, min_side=model.det_size
+            )
+        except ImageError as exc:
+            rejected.append(Rejected(filename, str(exc)))
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in seen:
+            rejected.append(Rejected(filename, "The same photo appears twice in this upload"))
+            continue
+        seen.add(digest)
+        candidates = model.detect(image)
+        if not candidates:
+            rejected.append(Rejected(filename, "No face found in the photo"))
+            continue
+        note = f"{len(candidates)} faces found; enrolled the largest" if len(candidates) > 1 else None
+        chosen.append((filename, candidates[0], digest, note))
+    embeddings = model.embed([candidate.crop for _, candidate, _, _ in chosen])
+    prepared = [
+        PreparedFace(filename, embeddings[i], candidate.det_score, digest, _thumbnail(candidate.crop), note)
+        for i, (filename, candidate, digest, note) in enumerate(chosen)
+    ]
+    return prepared, rejected
+
+
+def enroll(
+    gallery: Gallery,
+    domain: str,
+    prepared: list[PreparedFace],
+    rejected: list[Rejected],
+    *,
+    model_name: str,
+    name: str | None = None,
+    identity_id: int | None = None,
+) -> EnrollmentResult:
+    """Store faces for a new person (``name``) or an existing one (``identity_id``), then index them.
+
+    A new person is only created when at least one face is stored. Photos already enrolled for the
+    person (same bytes) are refused rather than stored twice.
+    """
+    result = EnrollmentResult(identity=None, rejected=list(rejected))
+    try:
+        with gallery.sessions.begin() as session:
+            if identity_id is None:
+                assert name is not None
+                clean = clean_name(name)
+                if queries.find_by_name(session, domain, clean) is not None:
+                    raise NameTakenError(f"A person named {clean!r} already exists")
+                identity = Identity(domain=domain, name=clean)
+                known: dict[str, int] = {}
+            else:
+                found = queries.get_identity(session, domain, identity_id)
+                if found is None:
+                    raise IdentityNotFoundError(f"Identity {identity_id} not found")
+                identity = found
+                known = queries.content_hashes(session, identity.id)
+            fresh = []
+            for face in prepared:
+                if face.content_sha256 in known:
+                    result.rejected.append(
+                        Rejected(face.filename, f"This photo is already enrolled (face {known[face.content_sha256]})")
+                    )
+                else:
+                    fresh.append(face)
+            if not fresh:
+                result.identity = identity if identity_id is not None else None
+                return result
+            session.add(identity)
+            session.flush()
+            rows = [
+                Face(
+                    identity_id=identity.id,
+                    domain=domain,
+                    embedding=gallery_queries.embedding_to_bytes(face.embedding),
+                    det_score=face.det_score,
+                    filename=face.filename,
+                    content_sha256=face.content_sha256,
+                    model_name=model_name,
+                    thumbnail=face.thumbnail,
+                )
+                for face in fresh
+            ]
+            session.add_all(rows)
+            session.flush()
+            old, new = gallery_queries.bump_version(session, domain)
+            result.identity = identity
+            result.enrolled = [
+                Enrolled(face.filename, row.id, face.note) for face, row in zip(fresh, rows, strict=True)
+            ]
+            result.face_count = queries.face_count(session, identity.id)
+    except IntegrityError:
+        raise NameTakenError(f"A person named {name!r} already exists") from None
+
+    face_ids = np.array([row.id for row in rows], dtype=np.int64)
+    vectors = np.vstack([face.embedding for face in fresh])
+    owner = np.full(len(rows), identity.id, dtype=np.int64)
+    gallery.apply(domain, old, new, lambda index: index.add(face_ids, owner, vectors))
+    return result
+
+
+def rename(gallery: Gallery, domain: str, identity_id: int, name: str) -> Identity:
+    """Rename a person; search resolves names from SQL, so the new name applies at once."""
+    clean = clean_name(name)
+    try:
+        with gallery.sessions.begin() as session:
+            identity = queries.get_identity(session, domain, identity_id)
+            if identity is None:
+                raise IdentityNotFoundError(f"Identity {identity_id} not found")
+            other = queries.find_by_name(session, domain, clean)
+            if other is not None and other.id != identity.id:
+                raise NameTakenError(f"A person named {clean!r} already exists")
+            identity.name = clean
+            session.flush()
+            return identity
+    except IntegrityError:
+        raise NameTakenError(f"A person named {clean!r} already exists") from None
+
+
+def delete_identity(gallery: Gallery, domain: str, identity_id: int) -> Identity:
+    """Delete a person and all their faces; they leave the index before this returns."""
+    with gallery.sessions.begin() as session:
+        identity = queries.get_identity(session, domain, identity_id)
+        if identity is None:
+            raise IdentityNotFoundError(f"Identity {identity_id} not found")
+        face_ids = np.array(queries.delete_identity_rows(session, identity_id), dtype=np.int64)
+        old, new = gallery_queries.bump_version(session, domain)
+    gallery.apply(domain, old, new, lambda index: index.remove(face_ids))
+    return identity
+
+
+def delete_face(gallery: Gallery, domain: str, identity_id: int, face_id: int) -> None:
+    """Delete one face of a person; it leaves the index before this returns."""
+    with gallery.sessions.begin() as session:
+        face = queries.get_face(session, domain, identity_id, face_id)
+        if face is None:
+            raise IdentityNotFoundError(f"Face {face_id} of identity {identity_id} not found")
+        session.delete(face)
+        old, new = gallery_queries.bump_version(session, domain)
+    gallery.apply(domain, old, new, lambda index: index.remove(np.array([face_id], dtype=np.int64)))
