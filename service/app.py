@@ -17,7 +17,7 @@ from service.api.auth import auth_middleware, create_auth_limiter
 from service.api.batches import BatchLogController, BatchUploadController
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.health import health, whoami
-from service.api.identities import IdentityController, IdentityUploadController
+from service.api.identities import IdentityController
 from service.api.state import Services, provide_services
 from service.batches.runner import BoundedRunner
 from service.db.migrate import is_up_to_date
@@ -83,11 +83,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     uploads = Router(
         path="/",
-        route_handlers=[BatchUploadController, IdentityUploadController],
+        route_handlers=[BatchUploadController, IdentityController],
         request_max_body_size=settings.max_upload_bytes,
     )
     return Litestar(
-        route_handlers=[uploads, BatchLogController, IdentityController, health, whoami],
+        route_handlers=[uploads, BatchLogController, health, whoami],
         lifespan=[lifespan],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         middleware=[auth_middleware()],

@@ -8,9 +8,10 @@ from typing import Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 from litestar.response import Response, Stream
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
@@ -149,7 +150,9 @@ class BatchUploadController(Controller):
     path = BASE
 
     @post("/recognize", status_code=200, summary="Recognise faces in up to 100 photos")
-    async def recognize(self, request: Request[Principal, str, Any], services: Services) -> Response[Any]:
+    async def recognize(
+        self, request: Request[Principal, str, Any], services: NamedDependency[Services]
+    ) -> Response[Any]:
         """Upload ``photos[]`` (multipart); every photo is detected, embedded, searched and logged."""
         content_type, _ = request.content_type
         if content_type != RequestEncodingType.MULTI_PART:
@@ -230,7 +233,7 @@ class BatchLogController(Controller):
     def list_batches(
         self,
         request: Request[Principal, str, Any],
-        services: Services,
+        services: NamedDependency[Services],
         limit: int = Parameter(default=50, ge=1, le=500, description="batches per page (1-500)"),
         offset: int = Parameter(default=0, ge=0, description="batches to skip"),
     ) -> BatchListResponse:
@@ -255,7 +258,9 @@ class BatchLogController(Controller):
         )
 
     @get("/{batch_id:str}", summary="A batch's detailed log", sync_to_thread=True)
-    def get_log(self, request: Request[Principal, str, Any], services: Services, batch_id: str) -> BatchLogResponse:
+    def get_log(
+        self, request: Request[Principal, str, Any], services: NamedDependency[Services], batch_id: FromPath[str]
+    ) -> BatchLogResponse:
         """Summary and every entry with its top-3 matches."""
         loaded = _load_batch(services.sessions, request.user.domain, batch_id) if is_batch_id(batch_id) else None
         if loaded is None:
@@ -274,7 +279,9 @@ class BatchLogController(Controller):
         )
 
     @get("/{batch_id:str}/export", summary="A batch as CSV", media_type="text/csv", sync_to_thread=True)
-    def export_csv(self, request: Request[Principal, str, Any], services: Services, batch_id: str) -> Stream:
+    def export_csv(
+        self, request: Request[Principal, str, Any], services: NamedDependency[Services], batch_id: FromPath[str]
+    ) -> Stream:
         """The spec's 14 CSV columns, streamed from SQL."""
         domain = request.user.domain
         with services.sessions() as session:
@@ -288,7 +295,9 @@ class BatchLogController(Controller):
         )
 
     @delete("/{batch_id:str}", status_code=200, summary="Delete a batch and its entries", sync_to_thread=True)
-    def delete_log(self, request: Request[Principal, str, Any], services: Services, batch_id: str) -> MessageResponse:
+    def delete_log(
+        self, request: Request[Principal, str, Any], services: NamedDependency[Services], batch_id: FromPath[str]
+    ) -> MessageResponse:
         """Remove the batch and all its entries."""
         with services.sessions.begin() as session:
             deleted = is_batch_id(batch_id) and batch_queries.delete_batch(session, request.user.domain, batch_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get
+from litestar.di import NamedDependency
 from sqlalchemy import text
 
 from service import __version__
@@ -33,7 +34,7 @@ def _database_ok(services: Services) -> bool:
 
 
 @get("/api/batch-photos/health", opt={EXCLUDE_OPT_KEY: True}, sync_to_thread=True, summary="Service health")
-def health(services: Services) -> HealthResponse:
+def health(services: NamedDependency[Services]) -> HealthResponse:
     """Whether the service, its database, models and index are ready; no token needed."""
     database_ok = _database_ok(services)
     loaded = services.gallery.store.loaded_domains()

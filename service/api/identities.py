@@ -6,9 +6,10 @@ from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import (
     HTTP_201_CREATED,
     HTTP_400_BAD_REQUEST,
@@ -47,6 +48,7 @@ from service.gallery.enrollment import (
 from service.recognition.photos import StreamPhoto
 
 BASE = "/api/identities"
+JSON_BODY_LIMIT = 64 * 1024
 PHOTO_FIELDS = ("photos[]", "photos")
 
 
@@ -177,14 +179,15 @@ def _identity_detail(services: Services, domain: str, identity_id: int) -> Ident
     )
 
 
-class IdentityUploadController(Controller):
-    """Enrollment uploads, mounted under the router with the large body limit."""
+class IdentityController(Controller):
+    """People of the token's domain. Mounted under the upload router (large body limit) for the photo
+    uploads; the JSON route sets its own small limit."""
 
     path = BASE
     guards = [admin_only]
 
     @post("/", summary="Enroll a new person from photos")
-    async def create(self, request: Request[Principal, str, Any], services: Services) -> Response[Any]:
+    async def create(self, request: Request[Principal, str, Any], services: NamedDependency[Services]) -> Response[Any]:
         """Multipart ``name`` and ``photos[]``: 201 with the person; 409 if the name exists; 400 if no face."""
         form, uploads = await _read_photos(request, services)
         try:
@@ -204,7 +207,7 @@ class IdentityUploadController(Controller):
 
     @post("/{identity_id:int}/photos", summary="Add photos to a person")
     async def add_photos(
-        self, request: Request[Principal, str, Any], services: Services, identity_id: int
+        self, request: Request[Principal, str, Any], services: NamedDependency[Services], identity_id: FromPath[int]
     ) -> Response[Any]:
         """Multipart ``photos[]``; answers like enrollment."""
         _, uploads = await _read_photos(request, services)
@@ -217,18 +220,11 @@ class IdentityUploadController(Controller):
             return _nothing_enrolled(result.rejected)
         return _enrollment_response(result, HTTP_201_CREATED)
 
-
-class IdentityController(Controller):
-    """Reading, renaming and deleting people."""
-
-    path = BASE
-    guards = [admin_only]
-
     @get("/", summary="List people", sync_to_thread=True)
     def list_identities(
         self,
         request: Request[Principal, str, Any],
-        services: Services,
+        services: NamedDependency[Services],
         limit: int = Parameter(default=50, ge=1, le=500),
         offset: int = Parameter(default=0, ge=0),
         q: str | None = Parameter(default=None, max_length=255, description="case-insensitive name search"),
@@ -250,14 +246,18 @@ class IdentityController(Controller):
 
     @get("/{identity_id:int}", summary="A person with their faces", sync_to_thread=True)
     def get_identity(
-        self, request: Request[Principal, str, Any], services: Services, identity_id: int
+        self, request: Request[Principal, str, Any], services: NamedDependency[Services], identity_id: FromPath[int]
     ) -> IdentityResponse:
         """One person and every enrolled face."""
         return _identity_detail(services, request.user.domain, identity_id)
 
-    @patch("/{identity_id:int}", summary="Rename a person", sync_to_thread=True)
+    @patch("/{identity_id:int}", summary="Rename a person", sync_to_thread=True, request_max_body_size=JSON_BODY_LIMIT)
     def rename(
-        self, request: Request[Principal, str, Any], services: Services, identity_id: int, data: RenameRequest
+        self,
+        request: Request[Principal, str, Any],
+        services: NamedDependency[Services],
+        identity_id: FromPath[int],
+        data: JSONBody[RenameRequest],
     ) -> IdentityResponse:
         """JSON ``{"name": ...}``; 409 if another person has that name."""
         try:
@@ -268,7 +268,11 @@ class IdentityController(Controller):
 
     @delete("/{identity_id:int}/faces/{face_id:int}", status_code=200, summary="Delete a face", sync_to_thread=True)
     def delete_face(
-        self, request: Request[Principal, str, Any], services: Services, identity_id: int, face_id: int
+        self,
+        request: Request[Principal, str, Any],
+        services: NamedDependency[Services],
+        identity_id: FromPath[int],
+        face_id: FromPath[int],
     ) -> MessageResponse:
         """The face leaves search before the answer."""
         try:
@@ -279,7 +283,7 @@ class IdentityController(Controller):
 
     @delete("/{identity_id:int}", status_code=200, summary="Delete a person", sync_to_thread=True)
     def delete_identity(
-        self, request: Request[Principal, str, Any], services: Services, identity_id: int
+        self, request: Request[Principal, str, Any], services: NamedDependency[Services], identity_id: FromPath[int]
     ) -> MessageResponse:
         """The person and all faces leave search before the answer."""
         try:
@@ -295,7 +299,11 @@ class IdentityController(Controller):
         sync_to_thread=True,
     )
     def thumbnail(
-        self, request: Request[Principal, str, Any], services: Services, identity_id: int, face_id: int
+        self,
+        request: Request[Principal, str, Any],
+        services: NamedDependency[Services],
+        identity_id: FromPath[int],
+        face_id: FromPath[int],
     ) -> Response[bytes]:
         """The aligned 112x112 face crop stored at enrollment."""
         with services.sessions() as session:

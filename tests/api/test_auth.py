@@ -1,0 +1,77 @@
+"""Every route but health needs a token; admin routes need an admin token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from service.db.session import create_db_engine, create_session_factory
+from service.db.tokens import hash_token, revoke_token
+from service.settings import Settings
+from tests.conftest import LiveServer, auth
+
+
+def test_a_valid_token_opens_a_protected_route(client: httpx.Client, tokens: Callable[..., str]) -> None:
+    token = tokens("example.com", "user")
+    response = client.get("/api/auth/me", headers=auth(token))
+    assert response.status_code == 200
+    assert response.json() == {"success": True, "domain": "example.com", "role": "user"}
+
+
+def test_a_bearer_token_is_accepted_too(client: httpx.Client, tokens: Callable[..., str]) -> None:
+    token = tokens("example.com", "admin")
+    response = client.get("/api/batch-photos/logs", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": ""}, {"Authorization": "frk_wrong"}, {"Authorization": "Bearer frk_wrong"}],
+    ids=["missing", "empty", "wrong", "wrong-bearer"],
+)
+def test_missing_or_wrong_tokens_get_401_with_the_error_body(client: httpx.Client, headers: dict[str, str]) -> None:
+    response = client.get("/api/batch-photos/logs", headers=headers)
+    assert response.status_code == 401
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"]
+
+
+def test_a_revoked_token_gets_401(client: httpx.Client, tokens: Callable[..., str], settings: Settings) -> None:
+    token = tokens("example.com", "user")
+    assert client.get("/api/auth/me", headers=auth(token)).status_code == 200
+    engine = create_db_engine(settings.database_url)
+    with create_session_factory(engine).begin() as session:
+        from sqlalchemy import select
+
+        from service.db.models import ApiToken
+
+        row = session.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).one()
+        revoke_token(session, row.id)
+    engine.dispose()
+    response = client.get("/api/auth/me", headers=auth(token))
+    assert response.status_code == 401
+    assert response.json()["success"] is False
+
+
+def test_a_user_token_gets_403_on_an_admin_route(client: httpx.Client, tokens: Callable[..., str]) -> None:
+    token = tokens("example.com", "user")
+    response = client.get("/api/identities", headers=auth(token))
+    assert response.status_code == 403
+    assert response.json() == {"success": False, "error": "This action requires an admin token"}
+
+
+def test_repeated_failed_logins_from_one_address_are_rate_limited(
+    settings: Settings, tokens: Callable[..., str]
+) -> None:
+    limited = settings.model_copy(update={"auth_failures_per_minute": 3})
+    good = tokens("example.com", "user")
+    with LiveServer(limited) as server, httpx.Client(base_url=server.url) as http:
+        codes = [http.get("/api/auth/me", headers=auth("frk_bad")).status_code for _ in range(4)]
+        assert codes == [401, 401, 401, 429]
+        blocked = http.get("/api/auth/me", headers=auth(good))
+        assert blocked.status_code == 429
+        assert int(blocked.headers["Retry-After"]) > 0
+        assert blocked.json()["success"] is False

@@ -1,0 +1,138 @@
+"""The facerec command, end to end in a temporary data folder."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from service.cli import main
+from service.db.session import create_db_engine
+from service.db.migrate import is_up_to_date
+from tests.conftest import KNN, free_port
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    """FACEREC_* variables for a fresh data folder."""
+    return {
+        "FACEREC_DATABASE_URL": database_url,
+        "FACEREC_STORAGE_DIR": str(tmp_path / "storage"),
+        "FACEREC_INDEX_DIR": str(tmp_path / "index"),
+        "FACEREC_LOG_LEVEL": "WARNING",
+    }
+
+
+def run(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_db_upgrade_brings_a_new_database_to_head(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    code, output = run({"FACEREC_DATABASE_URL": url}, "db", "upgrade")
+    assert code == 0, output
+    engine = create_db_engine(url)
+    assert is_up_to_date(engine, url)
+    engine.dispose()
+
+
+def test_token_create_prints_the_token_alone_on_its_last_line_and_list_never_shows_it(env: dict[str, str]) -> None:
+    code, output = run(env, "token", "create", "--domain", "acme.test", "--admin", "--name", "ops")
+    assert code == 0, output
+    token = output.strip().splitlines()[-1]
+    assert token.startswith("frk_") and " " not in token
+    code, listing = run(env, "token", "list")
+    assert code == 0
+    assert "acme.test" in listing and "admin" in listing and "ops" in listing
+    assert token not in listing
+
+
+def test_token_revoke_marks_the_token_revoked_and_refuses_unknown_ids(env: dict[str, str]) -> None:
+    run(env, "token", "create", "--domain", "acme.test")
+    code, output = run(env, "token", "revoke", "1")
+    assert code == 0, output
+    assert "revoked" in run(env, "token", "list")[1]
+    assert run(env, "token", "revoke", "1")[0] == 1
+    assert run(env, "token", "revoke", "99")[0] == 1
+
+
+def test_enroll_then_recognize_writes_the_right_names_to_the_csv(env: dict[str, str], tmp_path: Path) -> None:
+    code, output = run(env, "enroll", str(KNN / "train"), "--domain", "example.com")
+    assert code == 0, output
+    assert "enrolled 9 face(s) for 5 of 5 people" in output
+    out = tmp_path / "out.csv"
+    code, output = run(env, "recognize", str(KNN / "test"), "--domain", "example.com", "--csv", str(out))
+    assert code == 0, output
+    rows = {row["Filename"]: row for row in csv.DictReader(io.StringIO(out.read_text()))}
+    assert rows["obama1.jpg"]["Primary Person"] == "obama"
+    assert rows["alex_lacamoire1.jpg"]["Primary Person"] == "alex_lacamoire"
+    assert rows["johnsnow_test1.jpg"]["Primary Person"] == "kit_harington"
+    assert rows["obama_and_biden.jpg"]["Face Count"] == "3"
+    assert all(row["Recognized"] == "Yes" for row in rows.values())
+
+
+def test_enroll_again_needs_update_to_add_photos(env: dict[str, str]) -> None:
+    assert run(env, "enroll", str(KNN / "train"), "--domain", "example.com")[0] == 0
+    code, output = run(env, "enroll", str(KNN / "train"), "--domain", "example.com")
+    assert code == 1
+    assert "use --update" in output
+    code, output = run(env, "enroll", str(KNN / "train"), "--domain", "example.com", "--update")
+    assert code == 1  # every photo is already enrolled: nothing new
+    assert "already enrolled" in output
+
+
+def test_identities_list_shows_people_with_face_counts(env: dict[str, str]) -> None:
+    run(env, "enroll", str(KNN / "train"), "--domain", "example.com")
+    code, output = run(env, "identities", "list", "--domain", "example.com")
+    assert code == 0
+    assert "obama" in output and "5 people" in output
+
+
+def test_index_rebuild_reports_the_faces_per_domain(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "enroll", str(KNN / "train"), "--domain", "example.com")
+    for file in (tmp_path / "index").glob("*.npz"):
+        file.unlink()
+    code, output = run(env, "index", "rebuild")
+    assert code == 0, output
+    assert "example.com: 9 faces of 5 people" in output
+    assert list((tmp_path / "index").glob("*.npz"))
+
+
+def test_serve_migrates_and_serves_a_healthy_api(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "FACEREC_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
+        "FACEREC_STORAGE_DIR": str(tmp_path / "storage"),
+        "FACEREC_INDEX_DIR": str(tmp_path / "index"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/batch-photos/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, "server exited"
+                assert time.monotonic() < deadline, "server did not come up"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        assert response.json()["status"] == "healthy"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,205 @@
+"""Shared fixtures: real databases (SQLite file, PostgreSQL server), real models, real photos, live servers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from service.app import create_app
+from service.db import migrate
+from service.db import tokens as token_queries
+from service.db.session import create_db_engine, create_session_factory, normalize_url
+from service.recognition.faces import FaceModel
+from service.recognition.models import find_model_pack
+from service.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FACES = REPO_ROOT.parent / "shared" / "faces"
+KNN = FACES / "face_recognition" / "examples" / "knn_examples"
+STRANGERS = sorted((FACES / "facenet_pytorch" / "data" / "test_images").glob("*/1.jpg"))
+POSTGRES_URL = os.environ.get("FACEREC_TEST_DATABASE_URL")
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    """The shared labelled photos."""
+    assert FACES.is_dir(), f"the shared face photos are missing: {FACES}"
+    return FACES
+
+
+# ----- databases ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str | None]:
+    """A migrated PostgreSQL database used as the template of each test's database."""
+    if POSTGRES_URL is None:
+        yield None
+        return
+    name = f"facerec_tmpl_{uuid.uuid4().hex[:8]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        migrate.upgrade(_pg_url(name))
+        yield name
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _pg_url(database: str) -> str:
+    assert POSTGRES_URL is not None
+    return make_url(normalize_url(POSTGRES_URL)).set(database=database).render_as_string(hide_password=False)
+
+
+def _pg_admin(statement: str) -> None:
+    engine = create_engine(_pg_url("postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, postgres_template: str | None
+) -> Iterator[str]:
+    """A fresh, migrated database for one test: a SQLite file, or a PostgreSQL database when configured."""
+    if request.param == "sqlite":
+        path = tmp_path / "facerec.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    name = f"facerec_t_{uuid.uuid4().hex[:10]}"
+    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings pointing every path at this test's folder."""
+    return Settings(
+        database_url=database_url,
+        storage_dir=tmp_path / "storage",
+        index_dir=tmp_path / "index",
+        inference_threads=2,
+        auto_migrate=False,
+    )
+
+
+@pytest.fixture
+def tokens(settings: Settings) -> Iterator[Callable[..., str]]:
+    """Create a token: ``tokens(domain, role="user")`` -> secret."""
+    engine = create_db_engine(settings.database_url)
+    sessions = create_session_factory(engine)
+
+    def create(domain: str = "example.com", role: str = "user", name: str = "") -> str:
+        with sessions.begin() as session:
+            _, secret = token_queries.create_token(session, domain, role, name)  # type: ignore[arg-type]
+        return secret
+
+    yield create
+    engine.dispose()
+
+
+# ----- models -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def face_model() -> FaceModel:
+    """The bundled models, loaded once for the whole run."""
+    model = FaceModel(find_model_pack(None), threads=2)
+    model.warm_up()
+    return model
+
+
+# ----- live servers -------------------------------------------------------------------------------------
+def free_port() -> int:
+    """An unused TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """uvicorn serving ``create_app(settings)`` on a free loopback port, in a thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.server.started:
+                return self
+            if not self.thread.is_alive():
+                raise RuntimeError("server failed to start")
+            time.sleep(0.05)
+        raise RuntimeError("server did not start in time")
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    """A real HTTP server on this test's database."""
+    with LiveServer(settings) as server:
+        yield server
+
+
+@pytest.fixture
+def client(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """An HTTP client for the live server."""
+    with httpx.Client(base_url=live_server.url, timeout=120) as http:
+        yield http
+
+
+def auth(token: str) -> dict[str, str]:
+    """The Authorization header the spec documents."""
+    return {"Authorization": token}
+
+
+def photo_files(*paths: Path) -> list[tuple[str, tuple[str, bytes, str]]]:
+    """Multipart ``photos[]`` parts for httpx."""
+    return [("photos[]", (p.name, p.read_bytes(), "application/octet-stream")) for p in paths]
+
+
+def enroll_knn_train(client: httpx.Client, admin_token: str) -> dict[str, int]:
+    """Enroll every person of knn_examples/train through the API; returns name -> identity id."""
+    ids = {}
+    for person in sorted(p for p in (KNN / "train").iterdir() if p.is_dir()):
+        response = client.post(
+            "/api/identities",
+            headers=auth(admin_token),
+            data={"name": person.name},
+            files=photo_files(*sorted(person.iterdir())),
+        )
+        assert response.status_code == 201, response.text
+        ids[person.name] = response.json()["identity"]["id"]
+    return ids

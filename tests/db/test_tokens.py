@@ -1,0 +1,61 @@
+"""Tokens are random, shown once and stored only as SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from sqlalchemy import select
+
+from service.db.models import ApiToken
+from service.db.session import create_db_engine, create_session_factory
+from service.db.tokens import authenticate, create_token, revoke_token
+
+
+@pytest.fixture
+def sessions(database_url: str):  # type: ignore[no-untyped-def]
+    engine = create_db_engine(database_url)
+    yield create_session_factory(engine)
+    engine.dispose()
+
+
+def test_only_the_hash_of_a_token_is_stored(sessions) -> None:  # type: ignore[no-untyped-def]
+    with sessions.begin() as session:
+        _, secret = create_token(session, "example.com", "admin", "ci")
+    with sessions() as session:
+        stored = session.scalars(select(ApiToken)).one()
+    assert stored.token_hash == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in {stored.token_hash, stored.name, stored.domain}
+
+
+def test_a_token_authenticates_as_its_domain_and_role_and_records_its_use(sessions) -> None:  # type: ignore[no-untyped-def]
+    with sessions.begin() as session:
+        _, secret = create_token(session, "acme.test", "user")
+    with sessions.begin() as session:
+        principal = authenticate(session, secret)
+    assert principal is not None
+    assert (principal.domain, principal.role, principal.is_admin) == ("acme.test", "user", False)
+    with sessions() as session:
+        assert session.scalars(select(ApiToken)).one().last_used_at is not None
+
+
+def test_a_revoked_token_no_longer_authenticates(sessions) -> None:  # type: ignore[no-untyped-def]
+    with sessions.begin() as session:
+        row, secret = create_token(session, "example.com", "user")
+    with sessions.begin() as session:
+        assert revoke_token(session, row.id)
+        assert not revoke_token(session, row.id)
+    with sessions.begin() as session:
+        assert authenticate(session, secret) is None
+
+
+def test_an_unknown_token_does_not_authenticate(sessions) -> None:  # type: ignore[no-untyped-def]
+    with sessions.begin() as session:
+        assert authenticate(session, "frk_not-a-token") is None
+
+
+def test_a_token_needs_a_domain_and_a_known_role(sessions) -> None:  # type: ignore[no-untyped-def]
+    with sessions.begin() as session, pytest.raises(ValueError, match="domain"):
+        create_token(session, "  ", "user")
+    with sessions.begin() as session, pytest.raises(ValueError, match="role"):
+        create_token(session, "example.com", "root")  # type: ignore[arg-type]
