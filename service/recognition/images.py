@@ -13,6 +13,9 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "AVIF")
 SUPPORTED_LABEL = "JPEG, PNG, GIF, BMP, TIFF, WebP, AVIF"
 
 
+_BOMB_MESSAGE = "Image is too large: its header claims more pixels than can be decoded safely (decompression bomb)"
+
+
 class ImageError(ValueError):
     """A file that cannot be used as a photo; the message says why, for the client."""
 
@@ -49,7 +52,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         peak = float(array.max()) if array.size else 0.0
         # 16-bit data arrives as 0..65535 (in mode I or I;16); scale only when values exceed 8 bits.
         scaled = array / 257.0 if peak > 255 else array
-        img = Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), mode="L")
+        img = Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8))
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("LA", "La", "PA", "RGBa"):
@@ -72,8 +75,8 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int | None = None) -
         raise ImageError("File is empty")
     try:
         img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"Image has too many pixels (decompression bomb refused): {exc}") from None
+    except Image.DecompressionBombError:
+        raise ImageError(_BOMB_MESSAGE) from None
     except UnidentifiedImageError:
         raise ImageError(_describe_unknown(data)) from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -86,7 +89,7 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int | None = None) -
         if raw_width * raw_height > max_pixels:
             raise ImageError(
                 f"Image is too large: {raw_width}x{raw_height} pixels "
-                f"({raw_width * raw_height / 1e6:.1f} MP); the limit is {max_pixels / 1e6:.1f} MP"
+                f"({raw_width * raw_height / 1e6:.1f} MP); the limit is {max_pixels / 1e6:.1f} MP (decompression bomb)"
             )
         fmt = "JPEG" if img.format == "MPO" else str(img.format)
         if fmt == "JPEG" and min_side:
@@ -96,8 +99,8 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int | None = None) -
             decoded_width = img.size[0]
             oriented = ImageOps.exif_transpose(img) or img
             rgb = _to_rgb(oriented)
-        except Image.DecompressionBombError as exc:
-            raise ImageError(f"Image has too many pixels (decompression bomb refused): {exc}") from None
+        except Image.DecompressionBombError:
+            raise ImageError(_BOMB_MESSAGE) from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise ImageError(f"Image data is corrupt or truncated ({exc})") from None
 

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from service.cli import main
-from service.db.session import create_db_engine
 from service.db.migrate import is_up_to_date
+from service.db.session import create_db_engine
 from tests.conftest import KNN, free_port
 
 

@@ -1,0 +1,28 @@
+"""Similarity maps to confidence by a documented monotonic curve."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.recognition.confidence import (
+    confidence_from_similarity,
+    rounded_confidence,
+    similarity_from_confidence,
+)
+
+
+def test_confidence_rises_strictly_with_similarity_and_stays_within_0_and_100() -> None:
+    values = [confidence_from_similarity(s) for s in np.linspace(-1, 1, 401)]
+    assert all(b > a for a, b in zip(values, values[1:], strict=False))
+    assert 0 < values[0] < 1 and 99 < values[-1] < 100
+
+
+def test_similarity_from_confidence_inverts_the_map() -> None:
+    for similarity in (-0.2, 0.1, 0.3, 0.55, 0.9):
+        assert similarity_from_confidence(confidence_from_similarity(similarity)) == pytest.approx(similarity)
+
+
+def test_reported_confidence_has_one_decimal() -> None:
+    assert rounded_confidence(0.4) == round(rounded_confidence(0.4), 1)
+    assert rounded_confidence(0.3) == 50.0
