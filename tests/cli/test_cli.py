@@ -49,10 +49,13 @@ def test_token_create_prints_the_token_alone_on_its_last_line_and_list_never_sho
     code, output = run(env, "token", "create", "--domain", "acme.test", "--admin", "--name", "ops")
     assert code == 0, output
     token = output.strip().splitlines()[-1]
-    assert token.startswith("frk_") and " " not in token
+    assert token.startswith("frk_")
+    assert " " not in token
     code, listing = run(env, "token", "list")
     assert code == 0
-    assert "acme.test" in listing and "admin" in listing and "ops" in listing
+    assert "acme.test" in listing
+    assert "admin" in listing
+    assert "ops" in listing
     assert token not in listing
 
 
@@ -94,7 +97,8 @@ def test_identities_list_shows_people_with_face_counts(env: dict[str, str]) -> N
     run(env, "enroll", str(KNN / "train"), "--domain", "example.com")
     code, output = run(env, "identities", "list", "--domain", "example.com")
     assert code == 0
-    assert "obama" in output and "5 people" in output
+    assert "obama" in output
+    assert "5 people" in output
 
 
 def test_index_rebuild_reports_the_faces_per_domain(env: dict[str, str], tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -14,8 +16,9 @@ from service.recognition.confidence import (
 
 def test_confidence_rises_strictly_with_similarity_and_stays_within_0_and_100() -> None:
     values = [confidence_from_similarity(s) for s in np.linspace(-1, 1, 401)]
-    assert all(b > a for a, b in zip(values, values[1:], strict=False))
-    assert 0 < values[0] < 1 and 99 < values[-1] < 100
+    assert all(b > a for a, b in itertools.pairwise(values))
+    assert 0 < values[0] < 1
+    assert 99 < values[-1] < 100
 
 
 def test_similarity_from_confidence_inverts_the_map() -> None:

@@ -89,7 +89,8 @@ def test_faces_come_largest_first_with_boxes_in_original_pixels(face_model: Face
     width, height = Image.open(photo).size
     for face in faces:
         x1, y1, x2, y2 = face.box
-        assert -5 <= x1 < x2 <= width + 5 and -5 <= y1 < y2 <= height + 5
+        assert -5 <= x1 < x2 <= width + 5
+        assert -5 <= y1 < y2 <= height + 5
         assert 0 < face.det_score <= 1
         assert np.linalg.norm(face.embedding) == pytest.approx(1.0, abs=1e-4)
 

@@ -123,5 +123,5 @@ def test_a_truncated_jpeg_is_refused_as_corrupt() -> None:
 
 
 def test_images_over_the_pixel_limit_are_refused_before_decoding(photo: Image.Image) -> None:
-    with pytest.raises(ImageError, match="the limit is 0.1 MP"):
+    with pytest.raises(ImageError, match=r"the limit is 0\.1 MP"):
         decode_image(encoded(photo, "PNG"), max_pixels=100_000)
