@@ -29,8 +29,7 @@ def _validation_message(exc: ValidationException) -> str:
             key = item.get("key")
             text = item.get("message", "")
             details.append(f"{key}: {text}" if key else str(text))
-    base = "Invalid request"
-    return f"{base}: {'; '.join(details)}" if details else f"{base}: {exc.detail}"
+    return f"Invalid request: {'; '.join(details)}" if details else exc.detail
 
 
 def http_exception_handler(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

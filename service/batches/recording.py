@@ -61,6 +61,9 @@ def store_batch(
             with sessions.begin() as session:
                 insert_batch(session, batch, [_entry_row(entry) for entry in outcome.entries])
         except IntegrityError:
+            with sessions() as session:
+                if session.get(Batch, batch.id) is None:
+                    raise  # not an id clash: a real constraint violation
             logger.info("batch id %s already taken; drawing another", batch.id)
             continue
         return batch, summary
