@@ -6,7 +6,9 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 ADMIN_TOKEN_FILE := storage/admin-token.txt
 
-.PHONY: run test install install-dev lint typecheck pytest clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test install install-dev browser lint typecheck pytest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +39,16 @@ run: install
 	@echo "Serving on http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs)"
 	$(BIN)/facerec serve --host $(HOST) --port $(PORT)
 
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else \
+			echo "The web tests need Chromium at $(CHROMIUM): sudo apt-get install chromium" >&2; exit 1; \
+		fi; \
+	fi
+
 lint: install-dev
 	$(BIN)/ruff check service tests benchmarks migrations
 	$(BIN)/ruff format --check service tests benchmarks migrations
@@ -44,7 +56,7 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install-dev
+pytest: install-dev browser
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 
 import anyio
 from litestar import Litestar, Router
+from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.template.config import TemplateConfig
 
 from service import __version__
 from service.api.auth import auth_middleware, create_auth_limiter
@@ -27,6 +29,7 @@ from service.recognition.faces import EMBEDDING_DIM, FaceModel
 from service.recognition.models import find_model_pack
 from service.search.store import IndexStore
 from service.settings import Settings
+from service.web.routes import TEMPLATES_DIR, web_router
 
 logger = logging.getLogger("service")
 SMALL_BODY_LIMIT = 1024 * 1024  # JSON bodies of the non-upload routes
@@ -87,7 +90,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_upload_bytes,
     )
     return Litestar(
-        route_handlers=[uploads, BatchLogController, health, whoami],
+        route_handlers=[uploads, BatchLogController, health, whoami, web_router()],
+        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
         lifespan=[lifespan],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         middleware=[auth_middleware()],

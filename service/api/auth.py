@@ -89,7 +89,7 @@ def _authenticate(sessions: sessionmaker[Session], token: str) -> Principal | No
         return authenticate(session, token)
 
 
-PUBLIC_PATHS = ["^/api/docs", "^/static/"]
+PUBLIC_PATHS = ["^/api/docs"]
 
 
 def auth_middleware() -> DefineMiddleware:
