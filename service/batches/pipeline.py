@@ -5,11 +5,15 @@ A plain function of its inputs so it can run in a thread, a worker process or th
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import numpy as np
 
@@ -18,12 +22,15 @@ from service.db.models import utcnow
 from service.gallery.gallery import NamedMatch
 from service.recognition.confidence import rounded_confidence
 from service.recognition.faces import FaceCandidate, FaceModel
-from service.recognition.images import ImageError
+from service.recognition.images import DecodedImage, ImageError
 from service.recognition.photos import PhotoSource, clean_filename, load_photo
 
 logger = logging.getLogger("service.batches")
 
 Search = Callable[[np.ndarray], list[list[NamedMatch]]]
+A = TypeVar("A")
+R = TypeVar("R")
+PREFETCH_DEPTH = 2  # decoded photos waiting at most: bounds memory while keeping the detector busy
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,23 @@ class _Detected:
     candidates: list[FaceCandidate]
     seconds: float
     finished_at: datetime
+
+
+def prefetched(work: Callable[[A], R], items: Sequence[A], depth: int = PREFETCH_DEPTH) -> Iterator[R]:
+    """``work(item)`` for each item in order, computed up to ``depth`` items ahead on a helper thread.
+
+    Decoding the next photo (Pillow, one core) overlaps detecting the current one (onnxruntime).
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+        pending: deque[Future[R]] = deque()
+        upcoming = iter(items)
+        for item in itertools.islice(upcoming, depth):
+            pending.append(pool.submit(work, item))
+        while pending:
+            result = pending.popleft().result()
+            for item in itertools.islice(upcoming, 1):
+                pending.append(pool.submit(work, item))
+            yield result
 
 
 def _ranked(matches: list[NamedMatch]) -> list[RankedMatch]:
@@ -68,19 +92,27 @@ def recognize_photos(
     """Decode, detect, embed (all faces together) and search every photo; never raises for a bad file."""
     outcome = BatchOutcome(total_uploaded=len(photos))
     detected: list[_Detected] = []
-    for position, photo in enumerate(photos):
-        filename = clean_filename(photo.filename)
+
+    def read(photo: PhotoSource) -> tuple[DecodedImage | ImageError, float]:
         started = time.perf_counter()
         try:
             image, _ = load_photo(
                 photo, max_bytes=limits.max_file_bytes, max_pixels=limits.max_image_pixels, min_side=model.det_size
             )
         except ImageError as exc:
-            outcome.errors.append(FileError(filename=filename, error=str(exc)))
-            logger.info("photo rejected %s file=%r error=%r", log_label, filename, str(exc))
+            return exc, time.perf_counter() - started
+        return image, time.perf_counter() - started
+
+    for position, (photo, (image, read_seconds)) in enumerate(zip(photos, prefetched(read, photos), strict=True)):
+        filename = clean_filename(photo.filename)
+        if isinstance(image, ImageError):
+            outcome.errors.append(FileError(filename=filename, error=str(image)))
+            logger.info("photo rejected %s file=%r error=%r", log_label, filename, str(image))
             continue
+        started = time.perf_counter()
         candidates = model.detect(image)
-        detected.append(_Detected(position, filename, candidates, time.perf_counter() - started, utcnow()))
+        seconds = read_seconds + time.perf_counter() - started
+        detected.append(_Detected(position, filename, candidates, seconds, utcnow()))
 
     crops = [c.crop for item in detected for c in item.candidates]
     shared_started = time.perf_counter()
