@@ -44,7 +44,9 @@ def phone_photos(count: int, folder: Path) -> list[Path]:
     made = []
     for index, source in enumerate(sources):
         target = folder / f"phone_{index}.jpg"
-        Image.open(source).convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC).save(target, "JPEG", quality=90)
+        Image.open(source).convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC).save(
+            target, "JPEG", quality=90
+        )
         made.append(target)
     return list(itertools.islice(itertools.cycle(made), count))
 
@@ -94,7 +96,8 @@ def live_server(port: int = 8765, **settings: str) -> Iterator[Server]:
         subprocess.run([sys.executable, "-m", "service", "db", "upgrade"], env=env, check=True, capture_output=True)
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--port", str(port)], env={**env, "FACEREC_AUTO_MIGRATE": "false"}
+            [sys.executable, "-m", "service", "serve", "--port", str(port)],
+            env={**env, "FACEREC_AUTO_MIGRATE": "false"},
         )
         url = f"http://127.0.0.1:{port}"
         while True:

@@ -60,7 +60,9 @@ def service_batch(url: str, token: str, paths: list[Path]) -> tuple[float, int]:
     """Seconds for one batch request (upload included), and faces found."""
     parts = multipart(paths)
     started = time.perf_counter()
-    response = httpx.post(f"{url}/api/batch-photos/recognize", headers={"Authorization": token}, files=parts, timeout=600)
+    response = httpx.post(
+        f"{url}/api/batch-photos/recognize", headers={"Authorization": token}, files=parts, timeout=600
+    )
     elapsed = time.perf_counter() - started
     response.raise_for_status()
     log = httpx.get(f"{url}{response.json()['log_url']}", headers={"Authorization": token}, timeout=60).json()
@@ -96,10 +98,14 @@ def main(photos: int, repeat: int, threads: int) -> None:
         full_ms, reduced_ms = decode_costs(sets["12 MP phone JPEGs"][:3], 640)
         with live_server(inference_threads=str(threads)) as server:
             token = server.cli("token", "create", "--domain", "bench", "--admin").strip().splitlines()[-1]
-            server.cli("enroll", str(FACES / "face_recognition" / "examples" / "knn_examples" / "train"), "--domain", "bench")
+            server.cli(
+                "enroll", str(FACES / "face_recognition" / "examples" / "knn_examples" / "train"), "--domain", "bench"
+            )
             service_batch(server.url, token, sets["shared photos"][:5])  # warm the server
             click.echo(f"machine: {machine()}; server start to healthy: {server.started_in:.2f} s")
-            click.echo(f"{'photo set':<20} {'bare loop ms/photo':>19} {'service ms/photo':>17} {'ratio':>7} {'faces':>6}")
+            click.echo(
+                f"{'photo set':<20} {'bare loop ms/photo':>19} {'service ms/photo':>17} {'ratio':>7} {'faces':>6}"
+            )
             for name, paths in sets.items():
                 bare = min(bare_loop(paths, detector, recognizer)[0] for _ in range(repeat))
                 served = [service_batch(server.url, token, paths) for _ in range(repeat)]
@@ -109,8 +115,8 @@ def main(photos: int, repeat: int, threads: int) -> None:
                     f"{best / bare:>7.2f} {served[0][1]:>6}"
                 )
         click.echo(
-            f"12 MP JPEG decode: full size {full_ms:.0f} ms, service (reduced for a 640 px detector) {reduced_ms:.0f} ms "
-            f"= {reduced_ms / full_ms:.2f} of full"
+            f"12 MP JPEG decode: full size {full_ms:.0f} ms, service (reduced for a 640 px detector) "
+            f"{reduced_ms:.0f} ms = {reduced_ms / full_ms:.2f} of full"
         )
 
 

@@ -232,7 +232,7 @@ def recognize(settings: Settings, directory: Path, domain: str, csv_path: Path |
     """Recognise the photos in DIRECTORY as batches stored like API batches."""
     from service.batches.export import csv_chunks
     from service.batches.workflow import BatchRequest, run_batch
-    from service.db.batches import iter_entries
+    from service.db.batches import iter_export_rows
 
     files = _photo_files(directory)
     if not files:
@@ -264,7 +264,7 @@ def recognize(settings: Settings, directory: Path, domain: str, csv_path: Path |
             with services.sessions() as session, csv_path.open("wb") as out:
                 for index, batch_id in enumerate(batch_ids):
                     # Later batches continue the same file without repeating the header line.
-                    out.writelines(csv_chunks(iter_entries(session, batch_id), domain, header=index == 0))
+                    out.writelines(csv_chunks(iter_export_rows(session, batch_id), domain, header=index == 0))
             click.echo(f"wrote {csv_path}")
     finally:
         services.runner.shutdown()

@@ -141,7 +141,7 @@ def _load_batch(sessions: sessionmaker[Session], domain: str, batch_id: str) -> 
 
 def _csv_stream(sessions: sessionmaker[Session], batch_id: str, domain: str) -> Iterator[bytes]:
     with sessions() as session:
-        yield from csv_chunks(batch_queries.iter_entries(session, batch_id), domain)
+        yield from csv_chunks(batch_queries.iter_export_rows(session, batch_id), domain)
 
 
 class BatchUploadController(Controller):

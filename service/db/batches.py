@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -51,6 +52,38 @@ def iter_entries(session: Session, batch_id: str, chunk: int = 1000) -> Iterator
     """A batch's entries in upload order, fetched from SQL in chunks (memory does not grow with the batch)."""
     result = session.scalars(
         select(BatchEntry)
+        .where(BatchEntry.batch_id == batch_id)
+        .order_by(BatchEntry.position)
+        .execution_options(yield_per=chunk)
+    )
+    yield from result
+
+
+EXPORT_COLUMNS = (
+    BatchEntry.timestamp,
+    BatchEntry.filename,
+    BatchEntry.recognized,
+    BatchEntry.primary_person,
+    BatchEntry.primary_confidence,
+    BatchEntry.match1_person,
+    BatchEntry.match1_confidence,
+    BatchEntry.match2_person,
+    BatchEntry.match2_confidence,
+    BatchEntry.match3_person,
+    BatchEntry.match3_confidence,
+    BatchEntry.face_count,
+    BatchEntry.processing_time_ms,
+)
+
+
+def iter_export_rows(session: Session, batch_id: str, chunk: int = 2000) -> Iterator[tuple[Any, ...]]:
+    """The flat columns the CSV needs (EXPORT_COLUMNS order), as plain rows in upload order.
+
+    Runs on the session's connection (Core, not the ORM loader) and streams in chunks: no entity objects,
+    no JSON decoding, and memory does not grow with the batch.
+    """
+    result = session.connection().execute(
+        select(*EXPORT_COLUMNS)
         .where(BatchEntry.batch_id == batch_id)
         .order_by(BatchEntry.position)
         .execution_options(yield_per=chunk)
