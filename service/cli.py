@@ -20,7 +20,10 @@ from service.recognition.photos import FilePhoto
 from service.settings import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from service.api.state import Services
+    from service.gallery.gallery import Gallery
 
 
 @contextmanager
@@ -126,6 +129,18 @@ def token_revoke(settings: Settings, token_id: int) -> None:
     click.echo(f"token {token_id} revoked")
 
 
+def _offline_gallery(settings: Settings) -> tuple[Gallery, Engine]:
+    """The gallery over SQL and the index folder, without loading the models."""
+    from service.gallery.gallery import Gallery
+    from service.recognition.faces import EMBEDDING_DIM
+    from service.recognition.models import find_model_pack
+    from service.search.store import IndexStore
+
+    engine = create_db_engine(settings.database_url)
+    pack = find_model_pack(settings.model_dir)
+    return Gallery(create_session_factory(engine), IndexStore(settings.index_dir, EMBEDDING_DIM, pack.name)), engine
+
+
 @main.group()
 def index() -> None:
     """The FAISS identity index (a cache of the embeddings in SQL)."""
@@ -136,15 +151,8 @@ def index() -> None:
 @click.pass_obj
 def index_rebuild(settings: Settings, domain: str | None) -> None:
     """Rebuild index files from the embeddings stored in SQL."""
-    from service.gallery.gallery import Gallery
-    from service.recognition.faces import EMBEDDING_DIM
-    from service.recognition.models import find_model_pack
-    from service.search.store import IndexStore
-
-    engine = create_db_engine(settings.database_url)
+    gallery, engine = _offline_gallery(settings)
     try:
-        pack = find_model_pack(settings.model_dir)
-        gallery = Gallery(create_session_factory(engine), IndexStore(settings.index_dir, EMBEDDING_DIM, pack.name))
         domains = [domain] if domain else gallery.domains()
         total = 0
         for name in tqdm(domains, desc="rebuilding", unit="domain", disable=None):
@@ -170,6 +178,32 @@ def _local_services(settings: Settings) -> Services:
 
 def _photo_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+@index.command("verify")
+@click.option("--domain", default=None, help="only this domain (default: every domain)")
+@click.option("--no-repair", is_flag=True, help="only report")
+@click.pass_obj
+def index_verify(settings: Settings, domain: str | None, no_repair: bool) -> None:
+    """Check that the index files agree with SQL; rebuild the ones that do not."""
+    gallery, engine = _offline_gallery(settings)
+    try:
+        disagreeing = 0
+        for name in [domain] if domain else gallery.domains():
+            check = gallery.verify(name, repair=not no_repair)
+            if check.consistent:
+                click.echo(f"{name}: ok ({check.sql_faces} faces, gallery version {check.sql_version})")
+                continue
+            disagreeing += 1
+            click.echo(f"{name}: DISAGREES with SQL")
+            for problem in check.problems:
+                click.echo(f"  - {problem}")
+            if check.repaired:
+                click.echo(f"  repaired: rebuilt from SQL ({check.sql_faces} faces)")
+    finally:
+        engine.dispose()
+    if disagreeing and no_repair:
+        sys.exit(1)
 
 
 @main.command()

@@ -122,23 +122,33 @@ class IndexStore:
         with self._lock:
             self._entries.pop(domain, None)
 
-    # ----- files ----------------------------------------------------------------------------------
-    def _read(self, domain: str, version: int) -> IdentityIndex | None:
+    def read_file(self, domain: str) -> tuple[IdentityIndex, int] | None:
+        """The domain's index file and the version it records, whatever that version; None if absent or damaged."""
         path = self.path_for(domain)
         if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as data:
-                meta = data["meta"]
-                file_format, file_version, dim, trained = (int(v) for v in meta[:4])
-                model = str(data["model"])
-                if (file_format, file_version, dim, model) != (FILE_FORMAT, version, self.dim, self.model_name):
-                    logger.info("index file %s is stale (version %d, want %d)", path.name, file_version, version)
+                file_format, file_version, dim, trained = (int(v) for v in data["meta"][:4])
+                if (file_format, dim, str(data["model"])) != (FILE_FORMAT, self.dim, self.model_name):
+                    logger.info("index file %s was written for another format or model", path.name)
                     return None
-                return IdentityIndex.from_bytes(data["index"], data["identity_of"], trained, self.dim)
+                index = IdentityIndex.from_bytes(data["index"], data["identity_of"], trained, self.dim)
+                return index, file_version
         except Exception:  # a damaged cache file is rebuilt, never fatal
             logger.warning("index file %s is unreadable; rebuilding", path, exc_info=True)
             return None
+
+    # ----- files ----------------------------------------------------------------------------------
+    def _read(self, domain: str, version: int) -> IdentityIndex | None:
+        found = self.read_file(domain)
+        if found is None:
+            return None
+        index, file_version = found
+        if file_version != version:
+            logger.info("index file for %r is stale (version %d, want %d)", domain, file_version, version)
+            return None
+        return index
 
     def _write(self, domain: str, index: IdentityIndex, version: int) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

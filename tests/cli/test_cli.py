@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -140,3 +141,40 @@ def test_serve_migrates_and_serves_a_healthy_api(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_index_verify_says_ok_when_the_files_agree_with_sql(env: dict[str, str]) -> None:
+    run(env, "enroll", str(KNN / "train"), "--domain", "example.com")
+    code, output = run(env, "index", "verify", "--no-repair")
+    assert code == 0, output
+    assert "example.com: ok (9 faces" in output
+
+
+def test_index_verify_finds_and_repairs_an_index_that_lost_a_face(env: dict[str, str], tmp_path: Path) -> None:
+    from service.search.store import IndexStore
+
+    run(env, "enroll", str(KNN / "train"), "--domain", "example.com")
+    store = IndexStore(tmp_path / "index", 512, "buffalo_s")
+    found = store.read_file("example.com")
+    assert found is not None
+    index, version = found
+    index.remove(np.array([1]))
+    store._write("example.com", index, version)  # same version, one face short: what a torn update could leave
+
+    code, output = run(env, "index", "verify", "--no-repair")
+    assert code == 1
+    assert "1 face(s) in SQL but not in the index" in output
+    code, output = run(env, "index", "verify")
+    assert code == 0
+    assert "repaired: rebuilt from SQL (9 faces)" in output
+    assert "example.com: ok" in run(env, "index", "verify", "--no-repair")[1]
+
+
+def test_index_verify_rebuilds_a_missing_index_file(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "enroll", str(KNN / "train"), "--domain", "example.com")
+    for file in (tmp_path / "index").glob("*.npz"):
+        file.unlink()
+    code, output = run(env, "index", "verify")
+    assert code == 0
+    assert "no readable index file" in output
+    assert "repaired" in output
