@@ -46,6 +46,7 @@ from service.db.models import Batch, BatchEntry
 from service.db.tokens import Principal
 from service.recognition.photos import StreamPhoto
 
+MAX_OFFSET = 2_147_483_647  # beyond SQL integer range nothing can be skipped to
 BASE = "/api/batch-photos"
 PHOTO_FIELDS = ("photos[]", "photos")
 
@@ -235,7 +236,7 @@ class BatchLogController(Controller):
         request: Request[Principal, str, Any],
         services: NamedDependency[Services],
         limit: int = Parameter(default=50, ge=1, le=500, description="batches per page (1-500)"),
-        offset: int = Parameter(default=0, ge=0, description="batches to skip"),
+        offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET, description="batches to skip"),
     ) -> BatchListResponse:
         """The domain's batches, newest first; ``total`` counts them all."""
         with services.sessions() as session:

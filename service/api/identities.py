@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import unicodedata
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import JSONBody, Parameter, PathParameter
 from litestar.status_codes import (
     HTTP_201_CREATED,
     HTTP_400_BAD_REQUEST,
@@ -47,7 +48,10 @@ from service.gallery.enrollment import (
 )
 from service.recognition.photos import StreamPhoto
 
+MAX_OFFSET = 2_147_483_647  # beyond SQL integer range nothing can be skipped to
 BASE = "/api/identities"
+# SQL integer ids: anything outside this range cannot exist (and must not reach the database as an overflow).
+IdPath = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]
 JSON_BODY_LIMIT = 64 * 1024
 PHOTO_FIELDS = ("photos[]", "photos")
 
@@ -207,7 +211,7 @@ class IdentityController(Controller):
 
     @post("/{identity_id:int}/photos", summary="Add photos to a person")
     async def add_photos(
-        self, request: Request[Principal, str, Any], services: NamedDependency[Services], identity_id: FromPath[int]
+        self, request: Request[Principal, str, Any], services: NamedDependency[Services], identity_id: IdPath
     ) -> Response[Any]:
         """Multipart ``photos[]``; answers like enrollment."""
         _, uploads = await _read_photos(request, services)
@@ -226,10 +230,12 @@ class IdentityController(Controller):
         request: Request[Principal, str, Any],
         services: NamedDependency[Services],
         limit: int = Parameter(default=50, ge=1, le=500),
-        offset: int = Parameter(default=0, ge=0),
+        offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
         q: str | None = Parameter(default=None, max_length=255, description="case-insensitive name search"),
     ) -> IdentityListResponse:
         """The domain's people by name, with face counts."""
+        if q is not None and any(unicodedata.category(ch)[0] == "C" for ch in q):
+            raise ValidationException("q must not contain control characters")
         with services.sessions() as session:
             total, rows = queries.list_identities(session, request.user.domain, limit, offset, q)
             newest = {
@@ -246,7 +252,7 @@ class IdentityController(Controller):
 
     @get("/{identity_id:int}", summary="A person with their faces", sync_to_thread=True)
     def get_identity(
-        self, request: Request[Principal, str, Any], services: NamedDependency[Services], identity_id: FromPath[int]
+        self, request: Request[Principal, str, Any], services: NamedDependency[Services], identity_id: IdPath
     ) -> IdentityResponse:
         """One person and every enrolled face."""
         return _identity_detail(services, request.user.domain, identity_id)
@@ -256,7 +262,7 @@ class IdentityController(Controller):
         self,
         request: Request[Principal, str, Any],
         services: NamedDependency[Services],
-        identity_id: FromPath[int],
+        identity_id: IdPath,
         data: JSONBody[RenameRequest],
     ) -> IdentityResponse:
         """JSON ``{"name": ...}``; 409 if another person has that name."""
@@ -271,8 +277,8 @@ class IdentityController(Controller):
         self,
         request: Request[Principal, str, Any],
         services: NamedDependency[Services],
-        identity_id: FromPath[int],
-        face_id: FromPath[int],
+        identity_id: IdPath,
+        face_id: IdPath,
     ) -> MessageResponse:
         """The face leaves search before the answer."""
         try:
@@ -283,7 +289,7 @@ class IdentityController(Controller):
 
     @delete("/{identity_id:int}", status_code=200, summary="Delete a person", sync_to_thread=True)
     def delete_identity(
-        self, request: Request[Principal, str, Any], services: NamedDependency[Services], identity_id: FromPath[int]
+        self, request: Request[Principal, str, Any], services: NamedDependency[Services], identity_id: IdPath
     ) -> MessageResponse:
         """The person and all faces leave search before the answer."""
         try:
@@ -302,8 +308,8 @@ class IdentityController(Controller):
         self,
         request: Request[Principal, str, Any],
         services: NamedDependency[Services],
-        identity_id: FromPath[int],
-        face_id: FromPath[int],
+        identity_id: IdPath,
+        face_id: IdPath,
     ) -> Response[bytes]:
         """The aligned 112x112 face crop stored at enrollment."""
         with services.sessions() as session:
