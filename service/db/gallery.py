@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
+from sqlalchemy import insert as insert_rows
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.db.models import Face, Identity, IndexState
+from service.db.models import Face, GalleryChange, Identity, IndexState
 
 EMBEDDING_DTYPE = np.float32
 
@@ -20,8 +21,10 @@ def current_version(session: Session, domain: str) -> int:
     return int(version or 0)
 
 
-def bump_version(session: Session, domain: str) -> tuple[int, int]:
-    """Increase the domain's gallery version in the current transaction; returns (old, new)."""
+def bump_version(session: Session, domain: str, changes: Sequence[tuple[str, int, int]]) -> tuple[int, int]:
+    """Increase the domain's gallery version and log its ``(op, face id, identity id)`` changes, in the
+    current transaction; returns (old, new). Every version gets at least one log row, so a reader can
+    tell a complete delta from a pruned one."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     session.execute(insert(IndexState).values(domain=domain, version=0).on_conflict_do_nothing())
     new = session.scalar(
@@ -31,7 +34,33 @@ def bump_version(session: Session, domain: str) -> tuple[int, int]:
         .returning(IndexState.version)
     )
     assert new is not None
+    rows = [{"domain": domain, "version": new, "op": op, "face_id": f, "identity_id": i} for op, f, i in changes]
+    session.execute(insert_rows(GalleryChange), rows or [{"domain": domain, "version": new, "op": "none"}])
     return int(new) - 1, int(new)
+
+
+def changes_between(
+    session: Session, domain: str, after: int, upto: int, dim: int
+) -> list[tuple[str, int, int, np.ndarray | None]] | None:
+    """The logged changes of versions ``after+1 .. upto`` in order, with the embedding of each face still
+    stored; None when the log does not cover every one of those versions."""
+    rows = session.execute(
+        select(
+            GalleryChange.version, GalleryChange.op, GalleryChange.face_id, GalleryChange.identity_id, Face.embedding
+        )
+        .outerjoin(Face, Face.id == GalleryChange.face_id)
+        .where(GalleryChange.domain == domain, GalleryChange.version > after, GalleryChange.version <= upto)
+        .order_by(GalleryChange.version, GalleryChange.id)
+    ).all()
+    if len({row.version for row in rows}) != upto - after:
+        return None
+    changes = []
+    for row in rows:
+        if row.op == "none":
+            continue
+        vector = embedding_from_bytes(row.embedding).reshape(dim) if row.embedding is not None else None
+        changes.append((row.op, int(row.face_id), int(row.identity_id), vector))
+    return changes
 
 
 def embedding_to_bytes(vector: np.ndarray) -> bytes:

@@ -98,6 +98,20 @@ class IndexState(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
+class GalleryChange(Base):
+    """One change of a domain's gallery at one version: lets other processes update their index by delta."""
+
+    __tablename__ = "gallery_changes"
+    __table_args__ = (Index("ix_gallery_changes_domain_version", "domain", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    op: Mapped[str] = mapped_column(String(8))  # "add", "remove" or "none"
+    face_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    identity_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
 class Batch(Base):
     """One recognition batch; written together with all its entries in one transaction."""
 

@@ -187,7 +187,7 @@ def enroll(
             ]
             session.add_all(rows)
             session.flush()
-            old, new = gallery_queries.bump_version(session, domain)
+            old, new = gallery_queries.bump_version(session, domain, [("add", row.id, identity.id) for row in rows])
             result.identity = identity
             result.enrolled = [
                 Enrolled(face.filename, row.id, face.note) for face, row in zip(fresh, rows, strict=True)
@@ -228,7 +228,7 @@ def delete_identity(gallery: Gallery, domain: str, identity_id: int) -> Identity
         if identity is None:
             raise IdentityNotFoundError(f"Identity {identity_id} not found")
         face_ids = np.array(queries.delete_identity_rows(session, identity_id), dtype=np.int64)
-        old, new = gallery_queries.bump_version(session, domain)
+        old, new = gallery_queries.bump_version(session, domain, [("remove", int(f), identity_id) for f in face_ids])
     gallery.apply(domain, old, new, lambda index: index.remove(face_ids))
     return identity
 
@@ -240,5 +240,5 @@ def delete_face(gallery: Gallery, domain: str, identity_id: int, face_id: int) -
         if face is None:
             raise IdentityNotFoundError(f"Face {face_id} of identity {identity_id} not found")
         session.delete(face)
-        old, new = gallery_queries.bump_version(session, domain)
+        old, new = gallery_queries.bump_version(session, domain, [("remove", face_id, identity_id)])
     gallery.apply(domain, old, new, lambda index: index.remove(np.array([face_id], dtype=np.int64)))

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import gallery as queries
 from service.search.index import IdentityIndex
-from service.search.store import IndexStore, Loader
+from service.search.store import Change, Delta, IndexStore, Loader
 
 
 @dataclass(slots=True)
@@ -55,6 +55,13 @@ class Gallery:
 
         return load
 
+    def _delta(self, domain: str) -> Delta:
+        def changes(after: int, upto: int) -> list[Change] | None:
+            with self.sessions() as session:
+                return queries.changes_between(session, domain, after, upto, self.store.dim)
+
+        return changes
+
     def version(self, domain: str) -> int:
         """The domain's gallery version in SQL."""
         with self.sessions() as session:
@@ -62,7 +69,7 @@ class Gallery:
 
     def index(self, domain: str) -> IdentityIndex:
         """The domain's index, up to date with SQL (another process's changes included)."""
-        return self.store.get(domain, self.version(domain), self._loader(domain))
+        return self.store.get(domain, self.version(domain), self._loader(domain), self._delta(domain))
 
     def search(self, domain: str, embeddings: np.ndarray, k: int = 3) -> list[list[NamedMatch]]:
         """The ``k`` best distinct people for each embedding, with their current names."""
@@ -82,7 +89,7 @@ class Gallery:
 
     def apply(self, domain: str, old_version: int, new_version: int, change: Callable[[IdentityIndex], object]) -> None:
         """Apply a change just committed to SQL (which moved the version old -> new) to the index."""
-        self.store.update(domain, old_version, new_version, change, self._loader(domain))
+        self.store.update(domain, old_version, new_version, change, self._loader(domain), self._delta(domain))
 
     def rebuild(self, domain: str) -> IdentityIndex:
         """Rebuild the domain's index from SQL and persist it."""

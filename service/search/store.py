@@ -25,7 +25,20 @@ from service.search.index import IdentityIndex
 logger = logging.getLogger(__name__)
 
 FILE_FORMAT = 1
+MAX_DELTA_VERSIONS = 1000  # beyond this many versions behind, reloading the file is cheaper
 Loader = Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]
+# One change: ("add" | "remove", face id, identity id, vector or None when the face no longer exists).
+Change = tuple[str, int, int, np.ndarray | None]
+Delta = Callable[[int, int], list[Change] | None]
+
+
+def apply_changes(index: IdentityIndex, changes: list[Change]) -> None:
+    """Replay logged changes, in order, on an index."""
+    for op, face_id, identity_id, vector in changes:
+        if op == "remove":
+            index.remove(np.array([face_id], dtype=np.int64))
+        elif op == "add" and vector is not None:  # a face added then deleted later has no vector any more
+            index.add(np.array([face_id]), np.array([identity_id]), vector[None, :])
 
 
 @dataclass(slots=True)
@@ -51,6 +64,7 @@ class IndexStore:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self._domain_locks: dict[str, threading.Lock] = {}
+        self.full_loads = 0  # loads from a file or a rebuild, as opposed to deltas (for monitoring and tests)
 
     def domain_lock(self, domain: str) -> threading.Lock:
         """The lock serialising loads and changes of one domain's index."""
@@ -66,8 +80,9 @@ class IndexStore:
         with self._lock:
             return {domain: entry.index.ntotal for domain, entry in self._entries.items()}
 
-    def get(self, domain: str, version: int, loader: Loader) -> IdentityIndex:
-        """The domain's index at ``version``: from memory, else from its file, else rebuilt via ``loader``."""
+    def get(self, domain: str, version: int, loader: Loader, delta: Delta | None = None) -> IdentityIndex:
+        """The domain's index at ``version``: from memory (caught up by ``delta`` when a little behind),
+        else from its file, else rebuilt via ``loader``."""
         entry = self._entries.get(domain)
         if entry is not None and entry.version == version:
             return entry.index
@@ -75,12 +90,20 @@ class IndexStore:
             entry = self._entries.get(domain)
             if entry is not None and entry.version == version:
                 return entry.index
-            index = self._read(domain, version)
-            if index is None:
-                index = IdentityIndex(self.dim)
-                index.build(*loader())
-                self._write(domain, index, version)
-                logger.info("rebuilt index for domain %r at version %d (%d faces)", domain, version, index.ntotal)
+            if entry is not None and self._catch_up(entry, version, delta):
+                return entry.index
+            self.full_loads += 1
+            found = self.read_file(domain)
+            if found is not None and found[1] <= version:
+                entry = _Entry(*found)
+                if entry.version == version or self._catch_up(entry, version, delta):
+                    with self._lock:
+                        self._entries[domain] = entry
+                    return entry.index
+            index = IdentityIndex(self.dim)
+            index.build(*loader())
+            self._write(domain, index, version)
+            logger.info("rebuilt index for domain %r at version %d (%d faces)", domain, version, index.ntotal)
             with self._lock:
                 self._entries[domain] = _Entry(index, version)
             return index
@@ -95,13 +118,30 @@ class IndexStore:
                 self._entries[domain] = _Entry(index, version)
             return index
 
+    def _catch_up(self, entry: _Entry, version: int, delta: Delta | None) -> bool:
+        """Bring an in-memory index forward by replaying logged changes; False if that is not possible."""
+        if delta is None or not entry.version < version <= entry.version + MAX_DELTA_VERSIONS:
+            return False
+        changes = delta(entry.version, version)
+        if changes is None:
+            return False
+        apply_changes(entry.index, changes)
+        entry.version = version
+        return True
+
     def update(
-        self, domain: str, old_version: int, new_version: int, change: Callable[[IdentityIndex], object], loader: Loader
+        self,
+        domain: str,
+        old_version: int,
+        new_version: int,
+        change: Callable[[IdentityIndex], object],
+        loader: Loader,
+        delta: Delta | None = None,
     ) -> None:
         """Apply ``change`` to the index at ``old_version`` and store it as ``new_version``.
 
-        If the index in memory is not at ``old_version`` (another process changed the gallery) it is
-        rebuilt from ``loader``, which already reflects the change.
+        If the index in memory is behind ``old_version`` (another process changed the gallery too) it is
+        caught up from the change log, which already holds this change, or else rebuilt from ``loader``.
         """
         with self.domain_lock(domain):
             entry = self._entries.get(domain)
@@ -110,7 +150,10 @@ class IndexStore:
             if entry is not None and entry.version == old_version:
                 change(entry.index)
                 index = entry.index
+            elif entry is not None and self._catch_up(entry, new_version, delta):
+                index = entry.index
             else:
+                self.full_loads += 1
                 index = IdentityIndex(self.dim)
                 index.build(*loader())
             self._write(domain, index, new_version)
@@ -140,16 +183,6 @@ class IndexStore:
             return None
 
     # ----- files ----------------------------------------------------------------------------------
-    def _read(self, domain: str, version: int) -> IdentityIndex | None:
-        found = self.read_file(domain)
-        if found is None:
-            return None
-        index, file_version = found
-        if file_version != version:
-            logger.info("index file for %r is stale (version %d, want %d)", domain, file_version, version)
-            return None
-        return index
-
     def _write(self, domain: str, index: IdentityIndex, version: int) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         blob, identity_of, trained = index.to_bytes()
