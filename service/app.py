@@ -10,6 +10,7 @@ import anyio
 from litestar import Litestar, Router
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
+from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.template.config import TemplateConfig
@@ -20,11 +21,13 @@ from service.api.batches import BatchLogController, BatchUploadController
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.health import health, whoami
 from service.api.identities import IdentityController
+from service.api.metrics import HTTP_METRICS, metrics
 from service.api.state import Services, provide_services
 from service.batches.runner import BoundedRunner
 from service.db.migrate import is_up_to_date
 from service.db.session import create_db_engine, create_session_factory
 from service.gallery.gallery import Gallery
+from service.metrics import ServiceMetrics
 from service.recognition.faces import EMBEDDING_DIM, FaceModel
 from service.recognition.models import find_model_pack
 from service.search.store import IndexStore
@@ -59,7 +62,7 @@ def build_services(settings: Settings) -> Services:
     for domain in gallery.domains():
         gallery.index(domain)  # loads the file, or rebuilds it from SQL when it is stale
     runner = BoundedRunner(settings.inference_workers, settings.max_queued_batches)
-    return Services(settings, engine, sessions, model, gallery, runner)
+    return Services(settings, engine, sessions, model, gallery, runner, ServiceMetrics())
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -90,11 +93,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_upload_bytes,
     )
     return Litestar(
-        route_handlers=[uploads, BatchLogController, health, whoami, web_router()],
+        route_handlers=[uploads, BatchLogController, health, whoami, metrics, web_router()],
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
         lifespan=[lifespan],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
-        middleware=[auth_middleware()],
+        middleware=[HTTP_METRICS.middleware, auth_middleware()],
+        logging_config=LoggingConfig(
+            root={"handlers": ["queue_listener"], "level": settings.log_level.upper()},
+            log_exceptions="never",  # unexpected errors are logged once, by the 500 handler
+        ),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=SMALL_BODY_LIMIT,
         openapi_config=OpenAPIConfig(

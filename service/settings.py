@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # Security
     auth_failures_per_minute: int = Field(default=30, ge=1, description="failed logins per client per minute")
 
+    metrics_token: str | None = Field(default=None, description="if set, /metrics needs 'Authorization: Bearer <it>'")
+
     log_level: str = "INFO"
 
     @property

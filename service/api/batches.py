@@ -185,7 +185,13 @@ class BatchUploadController(Controller):
             )
             try:
                 run: BatchRun = await services.runner.run(
-                    run_batch, batch_request, services.model, services.gallery, services.sessions, settings
+                    run_batch,
+                    batch_request,
+                    services.model,
+                    services.gallery,
+                    services.sessions,
+                    settings,
+                    services.metrics,
                 )
             except OverloadedError as exc:
                 raise HTTPException(
@@ -208,6 +214,7 @@ class BatchUploadController(Controller):
                 status_code=HTTP_400_BAD_REQUEST,
             )
         batch = run.batch
+        services.metrics.batch()
         processed = batch.total_processed
         body = RecognizeResponse(
             success=True,

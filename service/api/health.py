@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from litestar import Request, get
@@ -50,6 +51,7 @@ def health(services: NamedDependency[Services]) -> HealthResponse:
         index_loaded=True,
         indexed_domains=len(loaded),
         indexed_faces=sum(loaded.values()),
+        worker_pid=os.getpid(),
     )
 
 

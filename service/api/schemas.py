@@ -120,6 +120,7 @@ class HealthResponse(Struct):
     index_loaded: bool
     indexed_domains: int
     indexed_faces: int
+    worker_pid: int
 
 
 class IdentityOut(Struct):

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.batches.runner import BoundedRunner
 from service.gallery.gallery import Gallery
+from service.metrics import ServiceMetrics
 from service.recognition.faces import FaceModel
 from service.settings import Settings
 
@@ -24,6 +25,7 @@ class Services:
     model: FaceModel
     gallery: Gallery
     runner: BoundedRunner
+    metrics: ServiceMetrics
 
 
 def provide_services(state: State) -> Services:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -31,6 +31,22 @@ Search = Callable[[np.ndarray], list[list[NamedMatch]]]
 A = TypeVar("A")
 R = TypeVar("R")
 PREFETCH_DEPTH = 2  # decoded photos waiting at most: bounds memory while keeping the detector busy
+
+
+class Observer(Protocol):
+    """Receives timings and outcomes (the app passes its metrics; tests and the CLI may pass nothing)."""
+
+    def stage(self, name: str, seconds: float) -> None: ...
+
+    def photo(self, usable: bool, faces: int = 0, recognized: bool = False) -> None: ...
+
+
+class _Silent:
+    def stage(self, name: str, seconds: float) -> None:
+        pass
+
+    def photo(self, usable: bool, faces: int = 0, recognized: bool = False) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +104,12 @@ def recognize_photos(
     threshold: float,
     limits: Limits,
     log_label: str = "",
+    observer: Observer | None = None,
 ) -> BatchOutcome:
     """Decode, detect, embed (all faces together) and search every photo; never raises for a bad file."""
     outcome = BatchOutcome(total_uploaded=len(photos))
     detected: list[_Detected] = []
+    observe = observer or _Silent()
 
     def read(photo: PhotoSource) -> tuple[DecodedImage | ImageError, float]:
         started = time.perf_counter()
@@ -101,23 +119,29 @@ def recognize_photos(
             )
         except ImageError as exc:
             return exc, time.perf_counter() - started
+        observe.stage("decode", time.perf_counter() - started)
         return image, time.perf_counter() - started
 
     for position, (photo, (image, read_seconds)) in enumerate(zip(photos, prefetched(read, photos), strict=True)):
         filename = clean_filename(photo.filename)
         if isinstance(image, ImageError):
             outcome.errors.append(FileError(filename=filename, error=str(image)))
+            observe.photo(usable=False)
             logger.info("photo rejected %s file=%r error=%r", log_label, filename, str(image))
             continue
         started = time.perf_counter()
         candidates = model.detect(image)
+        observe.stage("detect", time.perf_counter() - started)
         seconds = read_seconds + time.perf_counter() - started
         detected.append(_Detected(position, filename, candidates, seconds, utcnow()))
 
     crops = [c.crop for item in detected for c in item.candidates]
     shared_started = time.perf_counter()
     embeddings = model.embed(crops)
+    searched_at = time.perf_counter()
     matches = search(embeddings) if len(embeddings) else []
+    observe.stage("embed", searched_at - shared_started)
+    observe.stage("search", time.perf_counter() - searched_at)
     shared_seconds = time.perf_counter() - shared_started
     per_face_seconds = shared_seconds / len(crops) if crops else 0.0
 
@@ -144,6 +168,7 @@ def recognize_photos(
             faces=faces,
         )
         outcome.entries.append(entry)
+        observe.photo(usable=True, faces=entry.face_count, recognized=entry.recognized)
         logger.info(
             "photo processed %s file=%r faces=%d person=%r confidence=%s ms=%d",
             log_label,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.batches.pipeline import Limits, recognize_photos
+from service.batches.pipeline import Limits, Observer, recognize_photos
 from service.batches.recording import store_batch
 from service.batches.results import BatchOutcome
 from service.batches.summary import Summary, summarize
@@ -38,7 +38,12 @@ class BatchRun:
 
 
 def run_batch(
-    request: BatchRequest, model: FaceModel, gallery: Gallery, sessions: sessionmaker[Session], settings: Settings
+    request: BatchRequest,
+    model: FaceModel,
+    gallery: Gallery,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    observer: Observer | None = None,
 ) -> BatchRun:
     """Recognise every photo and store the batch atomically (nothing is stored if no photo was usable)."""
     started_at = utcnow()
@@ -49,6 +54,7 @@ def run_batch(
         threshold=request.threshold,
         limits=Limits(max_file_bytes=settings.max_file_bytes, max_image_pixels=settings.max_image_pixels),
         log_label=f"domain={request.domain!r}",
+        observer=observer,
     )
     outcome.total_uploaded += request.rejected_fields
     if not outcome.entries:

@@ -1,0 +1,93 @@
+"""`facerec serve --workers 2`: two processes on one database see each other's gallery changes at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.db.session import create_db_engine, create_session_factory
+from service.db.tokens import create_token
+from tests.conftest import KNN, free_port, photo_files
+
+PROBE = KNN / "test" / "obama1.jpg"
+
+
+@pytest.fixture
+def two_workers(database_url: str, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "FACEREC_DATABASE_URL": database_url,
+        "FACEREC_STORAGE_DIR": str(tmp_path / "storage"),
+        "FACEREC_INDEX_DIR": str(tmp_path / "index"),
+        "FACEREC_LOG_LEVEL": "WARNING",
+        "FACEREC_INFERENCE_THREADS": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", "2"], env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        pids = worker_pids(url, deadline=time.monotonic() + 90)
+        assert len(pids) == 2, "both workers should answer"
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def worker_pids(url: str, deadline: float) -> set[int]:
+    """Ask health on fresh connections until both workers have answered (or time runs out)."""
+    pids: set[int] = set()
+    while len(pids) < 2 and time.monotonic() < deadline:
+        try:
+            pids.add(httpx.get(f"{url}/api/batch-photos/health", timeout=5).json()["worker_pid"])
+        except httpx.TransportError:
+            time.sleep(0.2)
+    return pids
+
+
+def pinned_clients(url: str, token: str) -> tuple[httpx.Client, httpx.Client]:
+    """Two keep-alive connections that landed on different workers."""
+    first = httpx.Client(base_url=url, headers={"Authorization": token}, timeout=120)
+    first_pid = first.get("/api/batch-photos/health").json()["worker_pid"]
+    for _ in range(100):
+        second = httpx.Client(base_url=url, headers={"Authorization": token}, timeout=120)
+        if second.get("/api/batch-photos/health").json()["worker_pid"] != first_pid:
+            return first, second
+        second.close()
+    raise AssertionError("could not reach a second worker")
+
+
+def primary_person(http: httpx.Client) -> str:
+    body = http.post("/api/batch-photos/recognize", files=photo_files(PROBE)).json()
+    return str(http.get(body["log_url"]).json()["entries"][0]["primary_result"]["person"])
+
+
+def test_every_worker_sees_an_enrollment_and_a_deletion_at_once(two_workers: str, database_url: str) -> None:
+    engine = create_db_engine(database_url)
+    with create_session_factory(engine).begin() as session:
+        _, token = create_token(session, "example.com", "admin")
+    engine.dispose()
+    one, other = pinned_clients(two_workers, token)
+    try:
+        assert primary_person(one) == primary_person(other) == "Unknown"  # both indexes loaded, empty
+
+        created = one.post(
+            "/api/identities", data={"name": "obama"}, files=photo_files(*sorted((KNN / "train" / "obama").iterdir()))
+        )
+        assert created.status_code == 201
+        assert [primary_person(other) for _ in range(5)] == ["obama"] * 5
+
+        assert other.delete(f"/api/identities/{created.json()['identity']['id']}").status_code == 200
+        assert [primary_person(one) for _ in range(5)] == ["Unknown"] * 5
+    finally:
+        one.close()
+        other.close()
