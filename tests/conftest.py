@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -178,6 +179,18 @@ def client(live_server: LiveServer) -> Iterator[httpx.Client]:
     """An HTTP client for the live server."""
     with httpx.Client(base_url=live_server.url, timeout=120) as http:
         yield http
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], seconds: float = 90) -> httpx.Response:
+    """Poll a server started as a subprocess until its health route answers; fail if it exits or stalls."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return httpx.get(f"{url}/api/batch-photos/health", timeout=2)
+        except httpx.TransportError:
+            assert process.poll() is None, "the server exited"
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.2)
 
 
 def auth(token: str) -> dict[str, str]:

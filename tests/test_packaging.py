@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import REPO_ROOT, free_port
+from tests.conftest import REPO_ROOT, free_port, wait_until_healthy
 
 
 def test_the_built_wheel_installs_into_a_clean_venv_and_serves(tmp_path: Path) -> None:
@@ -51,15 +50,7 @@ def test_the_built_wheel_installs_into_a_clean_venv_and_serves(tmp_path: Path) -
     server = subprocess.Popen([facerec, "serve", "--port", str(port)], cwd=workdir, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                health = httpx.get(f"{url}/api/batch-photos/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, "the installed server exited"
-                assert time.monotonic() < deadline, "the installed server did not come up"
-                time.sleep(0.3)
+        health = wait_until_healthy(url, server)
         assert health.json()["status"] == "healthy"
         assert httpx.get(f"{url}/api/auth/me", headers={"Authorization": token}).json()["domain"] == "docker.test"
         assert "<title>facerec</title>" in httpx.get(f"{url}/").text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -53,15 +54,7 @@ PHOTO_FIELDS = ("photos[]", "photos")
 
 def summary_out(summary: Summary) -> SummaryOut:
     """The spec's summary block."""
-    return SummaryOut(
-        total_photos=summary.total_photos,
-        recognized_count=summary.recognized_count,
-        unrecognized_count=summary.unrecognized_count,
-        recognition_rate=summary.recognition_rate,
-        unique_persons=summary.unique_persons,
-        persons_list=summary.persons_list,
-        avg_confidence=summary.avg_confidence,
-    )
+    return SummaryOut(**dataclasses.asdict(summary))
 
 
 def entry_out(entry: BatchEntry, batch: Batch) -> EntryOut:

@@ -21,7 +21,7 @@ from service.db.session import create_db_engine, create_session_factory
 from service.db.tokens import create_token
 from service.gallery.gallery import Gallery
 from service.search.store import IndexStore
-from tests.conftest import FACES, KNN, auth, free_port, photo_files
+from tests.conftest import FACES, KNN, auth, free_port, photo_files, wait_until_healthy
 
 BIG = FACES / "facenet_pytorch" / "data" / "test_images" / "shea_whigham" / "1.jpg"
 
@@ -42,14 +42,7 @@ class Served:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/api/batch-photos/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        assert wait_until_healthy(self.url, self.process).status_code == 200
 
     def kill(self) -> None:
         assert self.process is not None

@@ -7,10 +7,8 @@ import io
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -18,7 +16,7 @@ from click.testing import CliRunner
 from service.cli import main
 from service.db.migrate import is_up_to_date
 from service.db.session import create_db_engine
-from tests.conftest import KNN, free_port
+from tests.conftest import KNN, free_port, wait_until_healthy
 
 
 @pytest.fixture
@@ -127,15 +125,7 @@ def test_serve_migrates_and_serves_a_healthy_api(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/api/batch-photos/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, "server exited"
-                assert time.monotonic() < deadline, "server did not come up"
-                time.sleep(0.2)
+        response = wait_until_healthy(f"http://127.0.0.1:{port}", process)
         assert response.status_code == 200
         assert response.json()["status"] == "healthy"
     finally:
