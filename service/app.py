@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 from litestar import Litestar, Router
-from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
