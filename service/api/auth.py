@@ -31,6 +31,9 @@ def token_from_header(value: str | None) -> str | None:
     return value or None
 
 
+MAX_TRACKED_CLIENTS = 10_000
+
+
 class FailedAuthLimiter:
     """Sliding one-minute window of failed authentications per client address."""
 
@@ -56,7 +59,12 @@ class FailedAuthLimiter:
 
     def record_failure(self, client: str) -> None:
         """Count one failed attempt."""
-        self._failures[client].append(time.monotonic())
+        now = time.monotonic()
+        if len(self._failures) >= MAX_TRACKED_CLIENTS:
+            # Many addresses failing once each must not grow memory without bound: forget the quiet ones.
+            for quiet in [c for c, w in self._failures.items() if not w or now - w[-1] > 60]:
+                del self._failures[quiet]
+        self._failures[client].append(now)
 
 
 class TokenAuthMiddleware(AbstractAuthenticationMiddleware):

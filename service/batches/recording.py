@@ -40,13 +40,20 @@ def _entry_row(entry: EntryResult) -> BatchEntry:
 
 
 def store_batch(
-    sessions: sessionmaker[Session], outcome: BatchOutcome, *, domain: str, threshold: float, started_at: datetime
+    sessions: sessionmaker[Session],
+    outcome: BatchOutcome,
+    *,
+    domain: str,
+    threshold: float,
+    started_at: datetime,
+    batch_id: str | None = None,
 ) -> tuple[Batch, Summary]:
-    """Write the batch and every entry in one transaction; a fresh id is drawn if the first one is taken."""
+    """Write the batch and every entry in one transaction under ``batch_id`` (drawn if not given); another id
+    is drawn if that one is taken."""
     summary = summarize([(e.recognized, e.primary_person, e.primary_confidence) for e in outcome.entries])
-    for _attempt in range(MAX_ID_ATTEMPTS):
+    for attempt in range(MAX_ID_ATTEMPTS):
         batch = Batch(
-            id=new_batch_id(started_at),
+            id=batch_id if batch_id and attempt == 0 else new_batch_id(started_at),
             domain=domain,
             created_at=started_at,
             threshold=threshold,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.batches.ids import new_batch_id
 from service.batches.pipeline import Limits, Observer, recognize_photos
 from service.batches.recording import store_batch
 from service.batches.results import BatchOutcome
@@ -47,19 +48,20 @@ def run_batch(
 ) -> BatchRun:
     """Recognise every photo and store the batch atomically (nothing is stored if no photo was usable)."""
     started_at = utcnow()
+    batch_id = new_batch_id(started_at)  # drawn now so every log line of the batch can name it
     outcome = recognize_photos(
         request.photos,
         model=model,
         search=lambda embeddings: gallery.search(request.domain, embeddings, k=3),
         threshold=request.threshold,
         limits=Limits(max_file_bytes=settings.max_file_bytes, max_image_pixels=settings.max_image_pixels),
-        log_label=f"domain={request.domain!r}",
+        log_label=f"batch={batch_id} domain={request.domain!r}",
         observer=observer,
     )
     outcome.total_uploaded += request.rejected_fields
     if not outcome.entries:
         return BatchRun(outcome=outcome, batch=None, summary=summarize([]))
     batch, summary = store_batch(
-        sessions, outcome, domain=request.domain, threshold=request.threshold, started_at=started_at
+        sessions, outcome, domain=request.domain, threshold=request.threshold, started_at=started_at, batch_id=batch_id
     )
     return BatchRun(outcome=outcome, batch=batch, summary=summary)

@@ -75,3 +75,13 @@ def test_repeated_failed_logins_from_one_address_are_rate_limited(
         assert blocked.status_code == 429
         assert int(blocked.headers["Retry-After"]) > 0
         assert blocked.json()["success"] is False
+
+
+def test_the_failed_login_limiter_forgets_quiet_addresses_instead_of_growing() -> None:
+    from service.api.auth import MAX_TRACKED_CLIENTS, FailedAuthLimiter
+
+    limiter = FailedAuthLimiter(per_minute=3)
+    for number in range(MAX_TRACKED_CLIENTS):
+        limiter._failures[f"10.0.{number}"].append(-1000.0)  # failures long past
+    limiter.record_failure("192.0.2.1")
+    assert len(limiter._failures) == 1
