@@ -12,6 +12,7 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, Parameter
 from litestar.response import Response, Stream
 from litestar.status_codes import (
@@ -21,12 +22,14 @@ from litestar.status_codes import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.api.openapi import RecognizeOperation
 from service.api.schemas import (
     BatchListItem,
     BatchListResponse,
     BatchLogResponse,
     EntryMetadata,
     EntryOut,
+    ErrorResponse,
     FaceOut,
     FileErrorOut,
     MatchOut,
@@ -49,6 +52,7 @@ from service.recognition.photos import StreamPhoto
 
 MAX_OFFSET = 2_147_483_647  # beyond SQL integer range nothing can be skipped to
 BASE = "/api/batch-photos"
+ERROR_RESPONSE = ResponseSpec(data_container=ErrorResponse, description='`{"success": false, "error": "<message>"}`')
 PHOTO_FIELDS = ("photos[]", "photos")
 
 
@@ -143,7 +147,19 @@ class BatchUploadController(Controller):
 
     path = BASE
 
-    @post("/recognize", status_code=200, summary="Recognise faces in up to 100 photos")
+    @post(
+        "/recognize",
+        status_code=200,
+        summary="Recognise faces in up to 100 photos",
+        operation_class=RecognizeOperation,
+        responses={
+            400: ERROR_RESPONSE,
+            401: ERROR_RESPONSE,
+            413: ERROR_RESPONSE,
+            415: ERROR_RESPONSE,
+            503: ERROR_RESPONSE,
+        },
+    )
     async def recognize(
         self, request: Request[Principal, str, Any], services: NamedDependency[Services]
     ) -> Response[Any]:

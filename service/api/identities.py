@@ -20,6 +20,7 @@ from litestar.status_codes import (
 )
 
 from service.api.auth import admin_only
+from service.api.openapi import AddPhotosOperation, EnrollOperation
 from service.api.schemas import (
     EnrolledOut,
     EnrollmentResponse,
@@ -190,7 +191,7 @@ class IdentityController(Controller):
     path = BASE
     guards = [admin_only]
 
-    @post("/", summary="Enroll a new person from photos")
+    @post("/", summary="Enroll a new person from photos", operation_class=EnrollOperation)
     async def create(self, request: Request[Principal, str, Any], services: NamedDependency[Services]) -> Response[Any]:
         """Multipart ``name`` and ``photos[]``: 201 with the person; 409 if the name exists; 400 if no face."""
         form, uploads = await _read_photos(request, services)
@@ -209,7 +210,7 @@ class IdentityController(Controller):
             return _nothing_enrolled(result.rejected)
         return _enrollment_response(result, HTTP_201_CREATED)
 
-    @post("/{identity_id:int}/photos", summary="Add photos to a person")
+    @post("/{identity_id:int}/photos", summary="Add photos to a person", operation_class=AddPhotosOperation)
     async def add_photos(
         self, request: Request[Principal, str, Any], services: NamedDependency[Services], identity_id: IdPath
     ) -> Response[Any]:

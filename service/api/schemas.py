@@ -97,6 +97,11 @@ class BatchListResponse(Struct):
     offset: int
 
 
+class ErrorResponse(Struct):
+    success: bool
+    error: str
+
+
 class MessageResponse(Struct):
     success: bool
     message: str

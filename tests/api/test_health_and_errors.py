@@ -59,4 +59,9 @@ def test_an_oversized_json_body_is_a_json_413(client: httpx.Client, tokens: Call
 def test_the_openapi_schema_is_served_without_a_token(client: httpx.Client) -> None:
     response = client.get("/api/docs/openapi.json")
     assert response.status_code == 200
-    assert "/api/batch-photos/recognize" in response.json()["paths"]
+    paths = response.json()["paths"]
+    upload = paths["/api/batch-photos/recognize"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert upload["schema"]["required"] == ["photos[]"]
+    assert set(upload["schema"]["properties"]) == {"photos[]", "threshold"}
+    enroll = paths["/api/identities"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert set(enroll["schema"]["required"]) == {"name", "photos[]"}
