@@ -353,3 +353,18 @@ def test_overload_answers_503_with_retry_after(settings: Settings, tokens: Calla
     for refused in (r for r in responses if r.status_code == 503):
         assert int(refused.headers["Retry-After"]) > 0
         assert refused.json() == {"success": False, "error": "The server is busy; retry later"}
+
+
+def test_the_upload_route_takes_a_full_batch_beyond_the_small_body_limit_of_other_routes(
+    settings: Settings, tokens: Callable[..., str]
+) -> None:
+    small = settings.model_copy(update={"max_batch_size": 3, "max_file_mb": 2.0})
+    source = Image.open(FACES / "facenet_pytorch" / "data" / "test_images" / "shea_whigham" / "1.jpg").convert("RGB")
+    buffer = io.BytesIO()
+    source.resize((1800, 1350)).save(buffer, "JPEG", quality=95)  # about 0.8 MB
+    files = [("photos[]", (f"p{i}.jpg", buffer.getvalue(), "image/jpeg")) for i in range(3)]
+    assert sum(len(part[1][1]) for part in files) > 2 * 1024 * 1024  # twice the 1 MB limit of the JSON routes
+    with LiveServer(small) as server, httpx.Client(base_url=server.url, timeout=120) as http:
+        response = http.post("/api/batch-photos/recognize", headers=auth(tokens()), files=files)
+    assert response.status_code == 200, response.text
+    assert response.json()["total_processed"] == 3
