@@ -102,8 +102,11 @@ def format_megabytes(size: int) -> str:
 
 def load_photo(source: PhotoSource, *, max_bytes: int, max_pixels: int, min_side: int) -> tuple[DecodedImage, bytes]:
     """Check the size, read and decode one photo; raises :class:`ImageError` saying why it is unusable."""
-    size = source.size()
-    if size > max_bytes:
-        raise ImageError(f"File is too large: {format_megabytes(size)}; the limit is {format_megabytes(max_bytes)}")
-    data = source.read()
+    try:
+        size = source.size()
+        if size > max_bytes:
+            raise ImageError(f"File is too large: {format_megabytes(size)}; the limit is {format_megabytes(max_bytes)}")
+        data = source.read()
+    except OSError as exc:
+        raise ImageError(f"File could not be read: {exc.strerror or exc}") from None
     return decode_image(data, max_pixels=max_pixels, min_side=min_side), data

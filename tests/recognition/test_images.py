@@ -125,3 +125,10 @@ def test_a_truncated_jpeg_is_refused_as_corrupt() -> None:
 def test_images_over_the_pixel_limit_are_refused_before_decoding(photo: Image.Image) -> None:
     with pytest.raises(ImageError, match=r"the limit is 0\.1 MP"):
         decode_image(encoded(photo, "PNG"), max_pixels=100_000)
+
+
+def test_a_file_that_cannot_be_read_is_refused_not_fatal(tmp_path: Path) -> None:
+    from service.recognition.photos import FilePhoto, load_photo
+
+    with pytest.raises(ImageError, match="File could not be read"):
+        load_photo(FilePhoto(tmp_path / "gone.jpg"), max_bytes=10_000_000, max_pixels=LIMIT, min_side=640)
