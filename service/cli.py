@@ -42,6 +42,8 @@ def main(ctx: click.Context) -> None:
     """facerec: self-hosted face recognition for batches of photos."""
     ctx.obj = Settings()
     logging.basicConfig(level=ctx.obj.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # FAISS reports at INFO which CPU build it tried first; that is noise for an operator.
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 
 @main.command()
