@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.batches.ids import new_batch_id
 from service.batches.pipeline import Limits, Observer, recognize_photos
 from service.batches.recording import store_batch
-from service.batches.results import BatchOutcome
+from service.batches.results import BatchOutcome, FileError
 from service.batches.summary import Summary, summarize
 from service.db.models import Batch, utcnow
 from service.gallery.gallery import Gallery
@@ -59,6 +59,10 @@ def run_batch(
         observer=observer,
     )
     outcome.total_uploaded += request.rejected_fields
+    outcome.errors.extend(
+        FileError(filename="(not a file)", error="A photos[] value was text, not a file upload")
+        for _ in range(request.rejected_fields)
+    )
     if not outcome.entries:
         return BatchRun(outcome=outcome, batch=None, summary=summarize([]))
     batch, summary = store_batch(

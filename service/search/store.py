@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import logging
 import os
 import re
@@ -33,12 +34,18 @@ Delta = Callable[[int, int], list[Change] | None]
 
 
 def apply_changes(index: IdentityIndex, changes: list[Change]) -> None:
-    """Replay logged changes, in order, on an index."""
-    for op, face_id, identity_id, vector in changes:
+    """Replay logged changes in order on an index, each run of adds or removes in one call."""
+    for op, run in itertools.groupby(changes, key=lambda change: change[0]):
+        # A face added and deleted since has no vector any more; its later "remove" is then a no-op.
+        batch = [change for change in run if op == "remove" or change[3] is not None]
+        if not batch:
+            continue
+        face_ids = np.array([change[1] for change in batch], dtype=np.int64)
         if op == "remove":
-            index.remove(np.array([face_id], dtype=np.int64))
-        elif op == "add" and vector is not None:  # a face added then deleted later has no vector any more
-            index.add(np.array([face_id]), np.array([identity_id]), vector[None, :])
+            index.remove(face_ids)
+        elif op == "add":
+            identity_ids = np.array([change[2] for change in batch], dtype=np.int64)
+            index.add(face_ids, identity_ids, np.vstack([change[3] for change in batch if change[3] is not None]))
 
 
 @dataclass(slots=True)

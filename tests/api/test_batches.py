@@ -193,6 +193,17 @@ def test_unusable_files_are_listed_and_the_good_ones_kept(
     assert log["errors"] == body["errors"]
 
 
+def test_text_values_in_photos_are_counted_and_listed_as_errors(client: httpx.Client, admin: str) -> None:
+    body = client.post(
+        "/api/batch-photos/recognize",
+        headers=auth(admin),
+        files=photo_files(KNN / "test" / "obama1.jpg"),
+        data={"photos[]": "not a file"},
+    ).json()
+    assert (body["total_uploaded"], body["total_processed"]) == (2, 1)
+    assert body["errors"] == [{"filename": "(not a file)", "error": "A photos[] value was text, not a file upload"}]
+
+
 def test_a_batch_with_no_usable_file_is_a_400_with_the_errors_and_is_not_stored(
     client: httpx.Client, admin: str
 ) -> None:

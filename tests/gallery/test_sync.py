@@ -85,3 +85,18 @@ def test_a_pruned_change_log_falls_back_to_a_full_reload(two_processes: tuple[Ga
     loads = second.store.full_loads
     assert best_name(second, bob) == "Bob"
     assert second.store.full_loads == loads + 1
+
+
+def test_one_delta_can_span_many_versions_of_adds_and_removes(two_processes: tuple[Gallery, Gallery]) -> None:
+    first, second = two_processes
+    assert best_name(second, face(30)) is None  # second loads the (empty) index now
+    loads = second.store.full_loads
+    trio = [face(31), face(32), face(33)]
+    gone = enrollment.enroll(first, DOMAIN, trio, [], model_name="test", name="Trio")
+    kept = enrollment.enroll(first, DOMAIN, [face(34)], [], model_name="test", name="Kept")
+    assert gone.identity is not None
+    enrollment.delete_face(first, DOMAIN, gone.identity.id, gone.enrolled[0].face_id)
+    enrollment.delete_identity(first, DOMAIN, gone.identity.id)
+    assert [best_name(second, f) for f in [*trio, face(34)]] == [None, None, None, "Kept"]
+    assert second.store.full_loads == loads
+    assert kept.face_count == 1
