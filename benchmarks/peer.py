@@ -2,9 +2,9 @@
 
 Install it in a separate environment (it is not a dependency of facerec):
     python -m venv /tmp/peer && /tmp/peer/bin/pip install dlib-bin face-recognition-models click pillow numpy
-    /tmp/peer/bin/pip install --no-deps face_recognition
-Then run from the repository root:
-    /tmp/peer/bin/python benchmarks/peer.py [--photos 100]
+    /tmp/peer/bin/pip install --no-deps face_recognition httpx
+Then run from the repository root (as a module, so it shares the photo sets of benchmarks/_common.py):
+    /tmp/peer/bin/python -m benchmarks.peer [--photos 100]
 
 It times face_recognition's own pipeline (load, HOG detection, 128-d encodings) per photo on the
 same two photo sets as benchmarks/throughput.py, for comparison with that script's figures.
@@ -12,7 +12,6 @@ same two photo sets as benchmarks/throughput.py, for comparison with that script
 
 from __future__ import annotations
 
-import itertools
 import os
 import platform
 import tempfile
@@ -20,30 +19,8 @@ import time
 from pathlib import Path
 
 import click
-from PIL import Image
 
-FACES = Path(__file__).resolve().parents[1].parent / "shared" / "faces"
-
-
-def shared_photos(count: int) -> list[Path]:
-    photos = sorted(p for p in FACES.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
-    return list(itertools.islice(itertools.cycle(photos), count))
-
-
-def phone_photos(count: int, folder: Path) -> list[Path]:
-    sources = [
-        FACES / "face_recognition" / "examples" / "knn_examples" / "test" / "obama1.jpg",
-        FACES / "face_recognition" / "examples" / "knn_examples" / "test" / "johnsnow_test1.jpg",
-        FACES / "facenet_pytorch" / "data" / "test_images" / "paul_rudd" / "1.jpg",
-    ]
-    made = []
-    for index, source in enumerate(sources):
-        target = folder / f"phone_{index}.jpg"
-        Image.open(source).convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC).save(
-            target, "JPEG", quality=90
-        )
-        made.append(target)
-    return list(itertools.islice(itertools.cycle(made), count))
+from benchmarks._common import phone_photos, shared_photos
 
 
 @click.command()

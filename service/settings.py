@@ -63,8 +63,3 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         """Largest accepted request body for a full batch upload (files plus multipart overhead)."""
         return self.max_batch_size * self.max_file_bytes + 1024 * 1024
-
-    @property
-    def thumbnails_dir(self) -> Path:
-        """Where enrolled face thumbnails are kept."""
-        return self.storage_dir / "thumbnails"

@@ -72,11 +72,6 @@ def align_face(pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(pixels, matrix, (ALIGNED_SIZE, ALIGNED_SIZE), borderValue=0.0)
 
 
-def sort_primary_first(faces: list[Face]) -> list[Face]:
-    """Largest face first: the primary face of a photo is its largest."""
-    return sorted(faces, key=lambda face: face.candidate.area, reverse=True)
-
-
 class FaceModel:
     """One onnxruntime session per model for the whole process; thread-safe for concurrent calls."""
 

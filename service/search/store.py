@@ -167,11 +167,6 @@ class IndexStore:
             with self._lock:
                 self._entries[domain] = _Entry(index, new_version)
 
-    def forget(self, domain: str) -> None:
-        """Drop a domain from memory (its file stays)."""
-        with self._lock:
-            self._entries.pop(domain, None)
-
     def read_file(self, domain: str) -> tuple[IdentityIndex, int] | None:
         """The domain's index file and the version it records, whatever that version; None if absent or damaged."""
         path = self.path_for(domain)
