@@ -11,7 +11,6 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
@@ -23,6 +22,7 @@ from service.api.health import health, whoami
 from service.api.identities import IdentityController
 from service.api.metrics import HTTP_METRICS, metrics
 from service.api.state import Services, provide_services
+from service.api.uploads import SpoolBudget
 from service.batches.runner import BoundedRunner
 from service.db.migrate import is_up_to_date
 from service.db.session import create_db_engine, create_session_factory
@@ -32,6 +32,8 @@ from service.recognition.faces import EMBEDDING_DIM, FaceModel
 from service.recognition.models import find_model_pack
 from service.search.store import IndexStore
 from service.settings import Settings
+from service.web.api_docs import OfflineSwaggerRenderPlugin
+from service.web.cors import cors_config
 from service.web.routes import TEMPLATES_DIR, web_router
 
 logger = logging.getLogger("service")
@@ -57,14 +59,17 @@ def build_services(settings: Settings) -> Services:
         det_size=settings.det_size,
         det_threshold=settings.det_threshold,
         embed_batch_size=settings.embed_batch_size,
+        min_image_side=settings.min_image_side,
+        max_aspect_ratio=settings.max_aspect_ratio,
     )
     model.warm_up()
     settings.storage_dir.mkdir(parents=True, exist_ok=True)
     gallery = Gallery(sessions, IndexStore(settings.index_dir, dim=EMBEDDING_DIM, model_name=model.name))
     for domain in gallery.domains():
         gallery.index(domain)  # loads the file, or rebuilds it from SQL when it is stale
-    runner = BoundedRunner(settings.inference_workers, settings.max_queued_batches)
-    return Services(settings, engine, sessions, model, gallery, runner, ServiceMetrics())
+    runner = BoundedRunner(settings.inference_workers, settings.max_queued_batches, settings.max_batches_per_token)
+    spool = SpoolBudget(int(settings.upload_spool_mb * 1024 * 1024))
+    return Services(settings, engine, sessions, model, gallery, runner, ServiceMetrics(), spool)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -106,11 +111,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=SMALL_BODY_LIMIT,
+        cors_config=cors_config(settings),
         openapi_config=OpenAPIConfig(
             title="facerec",
             version=__version__,
             description="Batch face recognition: upload photos, get per-photo logs, CSV export and statistics.",
             path="/api/docs",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[OfflineSwaggerRenderPlugin()],
         ),
     )

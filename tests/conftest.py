@@ -24,6 +24,7 @@ from service.db import tokens as token_queries
 from service.db.session import create_db_engine, create_session_factory, normalize_url
 from service.recognition.faces import FaceModel
 from service.recognition.models import find_model_pack
+from service.server import build_config
 from service.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -142,12 +143,13 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """uvicorn serving ``create_app(settings)`` on a free loopback port, in a thread."""
+    """uvicorn serving ``create_app(settings)`` on a free loopback port, in a thread, configured as in production."""
 
     def __init__(self, settings: Settings) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        self.app = create_app(settings)  # its state (services, runner) is there once the server has started
+        config = build_config(settings, self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -32,39 +35,78 @@ def token_from_header(value: str | None) -> str | None:
 
 
 MAX_TRACKED_CLIENTS = 10_000
+WINDOW_SECONDS = 60.0
+
+
+def client_key(host: str) -> str:
+    """The key failures are counted under: the address, or for IPv6 its /64 (one host usually holds all of it)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return host
 
 
 class FailedAuthLimiter:
-    """Sliding one-minute window of failed authentications per client address."""
+    """Failed authentications per client in a sliding window, in bounded memory and O(1) time per failure.
 
-    def __init__(self, per_minute: int) -> None:
+    A client keeps only its last ``per_minute`` failure times (the oldest of them says whether and how long it
+    is limited). Clients are ordered by their latest failure, so the stalest is forgotten first, in O(1): when
+    its failures have left the window, or when ``max_clients`` are tracked.
+    """
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        window: float = WINDOW_SECONDS,
+        max_clients: int = MAX_TRACKED_CLIENTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.per_minute = per_minute
-        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
+        self.window = window
+        self.max_clients = max_clients
+        self._clock = clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
 
-    def _trim(self, client: str, now: float) -> deque[float]:
-        window = self._failures[client]
-        while window and now - window[0] > 60:
-            window.popleft()
-        return window
+    def __len__(self) -> int:
+        """How many clients are tracked."""
+        return len(self._failures)
 
     def retry_after(self, client: str) -> int | None:
         """Seconds until this client may try again, or None if it is not limited."""
-        now = time.monotonic()
-        window = self._trim(client, now)
-        if len(window) < self.per_minute:
-            if not window:
-                self._failures.pop(client, None)
+        now = self._clock()
+        self._forget_quiet(now)
+        failures = self._failures.get(client)
+        if failures is None or len(failures) < self.per_minute:
             return None
-        return max(1, int(60 - (now - window[0])) + 1)
+        wait = self.window - (now - failures[0])
+        return math.ceil(wait) if wait > 0 else None
 
     def record_failure(self, client: str) -> None:
         """Count one failed attempt."""
-        now = time.monotonic()
-        if len(self._failures) >= MAX_TRACKED_CLIENTS:
-            # Many addresses failing once each must not grow memory without bound: forget the quiet ones.
-            for quiet in [c for c, w in self._failures.items() if not w or now - w[-1] > 60]:
-                del self._failures[quiet]
-        self._failures[client].append(now)
+        now = self._clock()
+        failures = self._failures.get(client)
+        if failures is None:
+            failures = self._failures[client] = deque(maxlen=self.per_minute)
+        else:
+            self._failures.move_to_end(client)
+        failures.append(now)
+        self._forget_quiet(now)
+        while len(self._failures) > self.max_clients:
+            self._failures.popitem(last=False)
+
+    def _forget_quiet(self, now: float) -> None:
+        # The first client has the oldest latest failure: once that left the window, none of its failures count.
+        while self._failures:
+            oldest = next(iter(self._failures.values()))
+            if now - oldest[-1] < self.window:
+                return
+            self._failures.popitem(last=False)
 
 
 class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
@@ -72,24 +114,27 @@ class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         state = connection.app.state
+        token = token_from_header(connection.headers.get("authorization"))
+        if token is not None:
+            sessions: sessionmaker[Session] = state.sessions
+            principal = await anyio.to_thread.run_sync(_authenticate, sessions, token)
+            # A valid token always passes: the limiter keys on addresses, which proxies and NAT share.
+            if principal is not None:
+                return AuthenticationResult(user=principal, auth=token)
         limiter: FailedAuthLimiter = state.auth_limiter
-        client = connection.client.host if connection.client else "unknown"
+        # The address uvicorn reports: the socket's peer, or X-Forwarded-For only from FACEREC_TRUSTED_PROXIES.
+        client = client_key(connection.client.host if connection.client else "unknown")
         retry_after = limiter.retry_after(client)
         if retry_after is not None:
+            # Not counted: the client may try again after Retry-After, and the table does not grow for it.
             raise TooManyRequestsException(
                 "Too many failed authentication attempts; try again later",
                 headers={"Retry-After": str(retry_after)},
             )
-        token = token_from_header(connection.headers.get("authorization"))
+        limiter.record_failure(client)
         if token is None:
-            limiter.record_failure(client)
             raise NotAuthorizedException("Missing Authorization header with an API token")
-        sessions: sessionmaker[Session] = state.sessions
-        principal = await anyio.to_thread.run_sync(_authenticate, sessions, token)
-        if principal is None:
-            limiter.record_failure(client)
-            raise NotAuthorizedException("Invalid or revoked API token")
-        return AuthenticationResult(user=principal, auth=token)
+        raise NotAuthorizedException("Invalid or revoked API token")
 
 
 def _authenticate(sessions: sessionmaker[Session], token: str) -> Principal | None:

@@ -8,17 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post
-from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, Parameter
 from litestar.response import Response, Stream
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
-    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-    HTTP_503_SERVICE_UNAVAILABLE,
 )
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,16 +35,15 @@ from service.api.schemas import (
     SummaryOut,
 )
 from service.api.state import Services
+from service.api.uploads import NoPhotosError, receive_form
 from service.batches.export import csv_chunks, format_timestamp
 from service.batches.ids import is_batch_id
 from service.batches.recording import stored_summary
-from service.batches.runner import OverloadedError
 from service.batches.summary import Summary
 from service.batches.workflow import BatchRequest, BatchRun, run_batch
 from service.db import batches as batch_queries
 from service.db.models import Batch, BatchEntry
 from service.db.tokens import Principal
-from service.recognition.photos import StreamPhoto
 
 MAX_OFFSET = 2_147_483_647  # beyond SQL integer range nothing can be skipped to
 BASE = "/api/batch-photos"
@@ -104,6 +99,12 @@ def entry_out(entry: BatchEntry, batch: Batch) -> EntryOut:
             face_count=entry.face_count,
             processing_time_ms=entry.processing_time_ms,
             has_multiple_faces=entry.face_count > 1,
+            faces_recognized=len(faces) if len(faces) < entry.face_count else None,
+            note=(
+                f"{entry.face_count} faces detected; the {len(faces)} largest were recognised (face limit reached)"
+                if len(faces) < entry.face_count
+                else None
+            ),
         ),
         faces=faces,
     )
@@ -156,7 +157,6 @@ class BatchUploadController(Controller):
             400: ERROR_RESPONSE,
             401: ERROR_RESPONSE,
             413: ERROR_RESPONSE,
-            415: ERROR_RESPONSE,
             503: ERROR_RESPONSE,
         },
     )
@@ -164,53 +164,39 @@ class BatchUploadController(Controller):
         self, request: Request[Principal, str, Any], services: NamedDependency[Services]
     ) -> Response[Any]:
         """Upload ``photos[]`` (multipart); every photo is detected, embedded, searched and logged."""
-        content_type, _ = request.content_type
-        if content_type != RequestEncodingType.MULTI_PART:
-            raise HTTPException(
-                status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                detail="Expected a multipart/form-data body with photos[] files",
-            )
-        form = await request.form()
+        principal: Principal = request.user
         settings = services.settings
-        uploads: list[UploadFile] = []
+        services.runner.check(principal.token_id)  # a full queue refuses before the upload is received
+        form = await receive_form(request, services.upload_limits(), services.spool)
         try:
-            fields = [value for key in PHOTO_FIELDS for value in form.getall(key, [])]
-            uploads = [value for value in fields if isinstance(value, UploadFile)]
-            threshold = _parse_threshold(form.get("threshold"), settings.match_threshold)
-            if not fields:
-                raise ValidationException("No photos uploaded: send files in the photos[] form field")
-            if len(fields) > settings.max_batch_size:
+            threshold = _parse_threshold(form.fields.get("threshold"), settings.match_threshold)
+            sent = form.photos_sent
+            if not sent:
+                raise NoPhotosError("No photos uploaded: send files in the photos[] form field")
+            if sent > settings.max_batch_size:
                 raise ValidationException(
-                    f"Batch size exceeds maximum of {settings.max_batch_size} photos ({len(fields)} uploaded)"
+                    f"Batch size exceeds maximum of {settings.max_batch_size} photos ({sent} uploaded)"
                 )
-            if not uploads:
-                raise ValidationException("No photos uploaded: photos[] must hold files, not text")
-            principal: Principal = request.user
+            if not form.files:
+                raise NoPhotosError("No photos uploaded: photos[] must hold files, not text")
             batch_request = BatchRequest(
-                photos=[StreamPhoto(upload.filename, upload.file) for upload in uploads],  # type: ignore[arg-type]
+                photos=form.files,
                 domain=principal.domain,
                 threshold=threshold,
-                rejected_fields=len(fields) - len(uploads),
+                rejected_fields=form.text_in_photo_fields,
             )
-            try:
-                run: BatchRun = await services.runner.run(
-                    run_batch,
-                    batch_request,
-                    services.model,
-                    services.gallery,
-                    services.sessions,
-                    settings,
-                    services.metrics,
-                )
-            except OverloadedError as exc:
-                raise HTTPException(
-                    status_code=HTTP_503_SERVICE_UNAVAILABLE,
-                    detail=str(exc),
-                    headers={"Retry-After": str(exc.retry_after)},
-                ) from None
+            run: BatchRun = await services.runner.run(
+                principal.token_id,
+                run_batch,
+                batch_request,
+                services.model,
+                services.gallery,
+                services.sessions,
+                settings,
+                services.metrics,
+            )
         finally:
-            for upload in uploads:
-                await upload.close()
+            form.close()
 
         errors = [FileErrorOut(filename=e.filename, error=e.error) for e in run.outcome.errors]
         if run.batch is None:

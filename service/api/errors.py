@@ -7,7 +7,9 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+
+from service.batches.runner import OverloadedError
 
 logger = logging.getLogger("service.api")
 
@@ -44,7 +46,13 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
 
 
+def overloaded_handler(_request: Request[Any, Any, Any], exc: OverloadedError) -> Response[Any]:
+    """A full work queue: 503 with the queue's expected wait as ``Retry-After``."""
+    return error_response(HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    OverloadedError: overloaded_handler,
     HTTPException: http_exception_handler,
     Exception: internal_error_handler,
 }

@@ -6,17 +6,13 @@ import unicodedata
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.params import JSONBody, Parameter, PathParameter
 from litestar.status_codes import (
     HTTP_201_CREATED,
     HTTP_400_BAD_REQUEST,
     HTTP_409_CONFLICT,
-    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-    HTTP_503_SERVICE_UNAVAILABLE,
 )
 
 from service.api.auth import admin_only
@@ -34,8 +30,8 @@ from service.api.schemas import (
     RenameRequest,
 )
 from service.api.state import Services
+from service.api.uploads import NoPhotosError, ReceivedForm, receive_form
 from service.batches.export import format_timestamp
-from service.batches.runner import OverloadedError
 from service.db import identities as queries
 from service.db.models import Identity
 from service.db.tokens import Principal
@@ -47,7 +43,6 @@ from service.gallery.enrollment import (
     NameTakenError,
     Rejected,
 )
-from service.recognition.photos import StreamPhoto
 
 MAX_OFFSET = 2_147_483_647  # beyond SQL integer range nothing can be skipped to
 BASE = "/api/identities"
@@ -106,24 +101,22 @@ def _nothing_enrolled(rejected: list[Rejected]) -> Response[Any]:
     )
 
 
-async def _read_photos(request: Request[Any, Any, Any], services: Services) -> tuple[Any, list[UploadFile]]:
-    content_type, _ = request.content_type
-    if content_type != RequestEncodingType.MULTI_PART:
-        raise HTTPException(status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="Expected a multipart/form-data body")
-    form = await request.form()
-    fields = [value for key in PHOTO_FIELDS for value in form.getall(key, [])]
-    uploads = [value for value in fields if isinstance(value, UploadFile)]
-    if not uploads:
-        raise ValidationException("No photos uploaded: send files in the photos[] form field")
-    if len(fields) > services.settings.max_batch_size:
+async def _read_photos(request: Request[Principal, Any, Any], services: Services) -> ReceivedForm:
+    services.runner.check(request.user.token_id)  # a full queue refuses before the upload is received
+    form = await receive_form(request, services.upload_limits(), services.spool)
+    if not form.files:
+        form.close()
+        raise NoPhotosError("No photos uploaded: send files in the photos[] form field")
+    if form.photos_sent > services.settings.max_batch_size:
+        form.close()
         raise ValidationException(f"At most {services.settings.max_batch_size} photos per request")
-    return form, uploads
+    return form
 
 
 async def _enroll(
     services: Services,
-    domain: str,
-    uploads: list[UploadFile],
+    principal: Principal,
+    form: ReceivedForm,
     *,
     name: str | None = None,
     identity_id: int | None = None,
@@ -132,14 +125,14 @@ async def _enroll(
 
     def work() -> EnrollmentResult:
         prepared, rejected = enrollment.prepare_faces(
-            [StreamPhoto(u.filename, u.file) for u in uploads],  # type: ignore[arg-type]
+            form.files,
             services.model,
             max_file_bytes=settings.max_file_bytes,
             max_image_pixels=settings.max_image_pixels,
         )
         return enrollment.enroll(
             services.gallery,
-            domain,
+            principal.domain,
             prepared,
             rejected,
             model_name=services.model.name,
@@ -148,11 +141,7 @@ async def _enroll(
         )
 
     try:
-        return await services.runner.run(work)
-    except OverloadedError as exc:
-        raise HTTPException(
-            status_code=HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc), headers={"Retry-After": str(exc.retry_after)}
-        ) from None
+        return await services.runner.run(principal.token_id, work)
     except (NameTakenError, IdentityNotFoundError, InvalidNameError) as exc:
         raise _translate(exc) from None
 
@@ -194,18 +183,17 @@ class IdentityController(Controller):
     @post("/", summary="Enroll a new person from photos", operation_class=EnrollOperation)
     async def create(self, request: Request[Principal, str, Any], services: NamedDependency[Services]) -> Response[Any]:
         """Multipart ``name`` and ``photos[]``: 201 with the person; 409 if the name exists; 400 if no face."""
-        form, uploads = await _read_photos(request, services)
+        form = await _read_photos(request, services)
         try:
-            name = form.get("name")
-            if not isinstance(name, str):
+            name = form.fields.get("name")
+            if name is None:
                 raise ValidationException("Missing form field: name")
             enrollment.clean_name(name)
-            result = await _enroll(services, request.user.domain, uploads, name=name)
+            result = await _enroll(services, request.user, form, name=name)
         except InvalidNameError as exc:
             raise _translate(exc) from None
         finally:
-            for upload in uploads:
-                await upload.close()
+            form.close()
         if result.identity is None or not result.enrolled:
             return _nothing_enrolled(result.rejected)
         return _enrollment_response(result, HTTP_201_CREATED)
@@ -215,12 +203,11 @@ class IdentityController(Controller):
         self, request: Request[Principal, str, Any], services: NamedDependency[Services], identity_id: IdPath
     ) -> Response[Any]:
         """Multipart ``photos[]``; answers like enrollment."""
-        _, uploads = await _read_photos(request, services)
+        form = await _read_photos(request, services)
         try:
-            result = await _enroll(services, request.user.domain, uploads, identity_id=identity_id)
+            result = await _enroll(services, request.user, form, identity_id=identity_id)
         finally:
-            for upload in uploads:
-                await upload.close()
+            form.close()
         if not result.enrolled:
             return _nothing_enrolled(result.rejected)
         return _enrollment_response(result, HTTP_201_CREATED)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from typing import Any
 
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.plugins.prometheus import PrometheusConfig
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
@@ -18,14 +19,25 @@ from service.api.state import Services
 HTTP_METRICS = PrometheusConfig(app_name="facerec", prefix="facerec_http", group_path=True, exclude=["^/metrics"])
 
 
+def is_loopback(host: str | None) -> bool:
+    """Whether a client address is this machine's loopback."""
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @get("/metrics", opt={EXCLUDE_OPT_KEY: True}, include_in_schema=False, sync_to_thread=False)
 def metrics(request: Request[Any, Any, Any], services: NamedDependency[Services]) -> Response[bytes]:
-    """Every metric; protected by ``FACEREC_METRICS_TOKEN`` (``Authorization: Bearer ...``) when that is set."""
+    """Every metric. With ``FACEREC_METRICS_TOKEN`` set it needs ``Authorization: Bearer <it>``; without, only
+    loopback clients may scrape (the figures name every tenant's domain)."""
     expected = services.settings.metrics_token
     if expected:
         given = token_from_header(request.headers.get("authorization")) or ""
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise NotAuthorizedException("A valid metrics token is required")
+    elif not is_loopback(request.client.host if request.client else None):
+        raise PermissionDeniedException("Metrics are served to loopback only; set FACEREC_METRICS_TOKEN to scrape")
     services.metrics.set_index_sizes(services.gallery.store.loaded_domains())
     body = generate_latest(REGISTRY) + generate_latest(services.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

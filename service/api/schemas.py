@@ -17,10 +17,13 @@ class PrimaryResult(Struct):
     confidence: float | None
 
 
-class EntryMetadata(Struct):
+class EntryMetadata(Struct, omit_defaults=True):
     face_count: int
     processing_time_ms: int
     has_multiple_faces: bool
+    # Only when a face limit was reached: how many of the faces were recognised, and a note saying so.
+    faces_recognized: int | None = None
+    note: str | None = None
 
 
 class FaceOut(Struct):

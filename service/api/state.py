@@ -8,6 +8,7 @@ from litestar.datastructures import State
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.api.uploads import SpoolBudget, UploadLimits
 from service.batches.runner import BoundedRunner
 from service.gallery.gallery import Gallery
 from service.metrics import ServiceMetrics
@@ -26,6 +27,15 @@ class Services:
     gallery: Gallery
     runner: BoundedRunner
     metrics: ServiceMetrics
+    spool: SpoolBudget  # space for uploads being received, shared by every request
+
+    def upload_limits(self) -> UploadLimits:
+        """What one photo upload request may hold."""
+        return UploadLimits(
+            max_files=self.settings.max_batch_size,
+            max_file_bytes=self.settings.max_file_bytes,
+            max_field_bytes=self.settings.max_form_field_bytes,
+        )
 
 
 def provide_services(state: State) -> Services:

@@ -6,7 +6,7 @@ import re
 import secrets
 from datetime import datetime
 
-BATCH_ID_PATTERN = re.compile(r"^\d{8}_\d{6}_\d{4}$")
+BATCH_ID_PATTERN = re.compile(r"\d{8}_\d{6}_\d{4}")
 
 
 def new_batch_id(moment: datetime) -> str:
@@ -15,5 +15,6 @@ def new_batch_id(moment: datetime) -> str:
 
 
 def is_batch_id(value: str) -> bool:
-    """Whether ``value`` has the shape of a batch id."""
-    return bool(BATCH_ID_PATTERN.match(value))
+    """Whether ``value`` has the shape of a batch id, and nothing more."""
+    # fullmatch, not match with ``$``: ``$`` also matches before a trailing newline ("..._1234\n").
+    return BATCH_ID_PATTERN.fullmatch(value) is not None

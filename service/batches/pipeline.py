@@ -51,19 +51,24 @@ class _Silent:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Per-photo limits applied while reading."""
+    """Per-photo and per-request limits: they bound the work and memory one request can cause."""
 
     max_file_bytes: int
     max_image_pixels: int
+    max_faces_per_photo: int = 100
+    max_faces_per_batch: int = 1000
+    max_batch_pixels: int | None = None  # decoded pixels per request
+    max_decoded_side: int | None = None  # larger decodes are scaled down to this long side
 
 
 @dataclass(slots=True)
 class _Detected:
     position: int
     filename: str
-    candidates: list[FaceCandidate]
+    candidates: list[FaceCandidate]  # the faces that will be recognised
     seconds: float
     finished_at: datetime
+    found: int  # faces detected, including those beyond the limits
 
 
 def prefetched(work: Callable[[A], R], items: Sequence[A], depth: int = PREFETCH_DEPTH) -> Iterator[R]:
@@ -111,16 +116,30 @@ def recognize_photos(
     detected: list[_Detected] = []
     observe = observer or _Silent()
 
+    pixels_left = limits.max_batch_pixels
+
     def read(photo: PhotoSource) -> tuple[DecodedImage | ImageError, float]:
+        # Runs on the one decode thread, in photo order, so the pixel budget needs no lock.
+        nonlocal pixels_left
         started = time.perf_counter()
         try:
             image, _ = load_photo(
-                photo, max_bytes=limits.max_file_bytes, max_pixels=limits.max_image_pixels, min_side=model.det_size
+                photo,
+                max_bytes=limits.max_file_bytes,
+                max_pixels=limits.max_image_pixels,
+                min_side=model.det_size,
+                max_side=limits.max_decoded_side,
+                pixel_budget=pixels_left,
             )
+            model.check_shape(image)
         except ImageError as exc:
             return exc, time.perf_counter() - started
+        if pixels_left is not None:
+            pixels_left -= image.pixels.shape[0] * image.pixels.shape[1]
         observe.stage("decode", time.perf_counter() - started)
         return image, time.perf_counter() - started
+
+    faces_left = limits.max_faces_per_batch
 
     for position, (photo, (image, read_seconds)) in enumerate(zip(photos, prefetched(read, photos), strict=True)):
         filename = clean_filename(photo.filename)
@@ -130,10 +149,19 @@ def recognize_photos(
             logger.info("photo rejected %s file=%r error=%r", log_label, filename, str(image))
             continue
         started = time.perf_counter()
-        candidates = model.detect(image)
+        try:
+            candidates = model.detect(image)
+        except ImageError as exc:
+            outcome.errors.append(FileError(filename=filename, error=str(exc)))
+            observe.photo(usable=False)
+            logger.info("photo rejected %s file=%r error=%r", log_label, filename, str(exc))
+            continue
         observe.stage("detect", time.perf_counter() - started)
         seconds = read_seconds + time.perf_counter() - started
-        detected.append(_Detected(position, filename, candidates, seconds, utcnow()))
+        # Largest faces first: the limits keep the ones a person would look at and count the rest.
+        kept = candidates[: max(0, min(limits.max_faces_per_photo, faces_left))]
+        faces_left -= len(kept)
+        detected.append(_Detected(position, filename, kept, seconds, utcnow(), found=len(candidates)))
 
     crops = [c.crop for item in detected for c in item.candidates]
     shared_started = time.perf_counter()
@@ -163,7 +191,7 @@ def recognize_photos(
             primary_person=best.person if recognized and best else None,
             primary_confidence=best.confidence if recognized and best else None,
             top_3=top_3,
-            face_count=len(faces),
+            face_count=item.found,
             processing_time_ms=elapsed_ms,
             faces=faces,
         )

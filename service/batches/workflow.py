@@ -38,6 +38,18 @@ class BatchRun:
     summary: Summary
 
 
+def batch_limits(settings: Settings) -> Limits:
+    """The per-photo and per-request limits of ``settings``."""
+    return Limits(
+        max_file_bytes=settings.max_file_bytes,
+        max_image_pixels=settings.max_image_pixels,
+        max_faces_per_photo=settings.max_faces_per_photo,
+        max_faces_per_batch=settings.max_faces_per_batch,
+        max_batch_pixels=int(settings.max_batch_megapixels * 1_000_000),
+        max_decoded_side=4 * settings.det_size,  # room for a finer detection pass, no more
+    )
+
+
 def run_batch(
     request: BatchRequest,
     model: FaceModel,
@@ -54,7 +66,7 @@ def run_batch(
         model=model,
         search=lambda embeddings: gallery.search(request.domain, embeddings, k=3),
         threshold=request.threshold,
-        limits=Limits(max_file_bytes=settings.max_file_bytes, max_image_pixels=settings.max_image_pixels),
+        limits=batch_limits(settings),
         log_label=f"batch={batch_id} domain={request.domain!r}",
         observer=observer,
     )

@@ -23,6 +23,18 @@ def get_identity(session: Session, domain: str, identity_id: int) -> Identity | 
     return session.scalar(select(Identity).where(Identity.id == identity_id, Identity.domain == domain))
 
 
+def lock_identity(session: Session, domain: str, identity_id: int) -> Identity | None:
+    """An identity of this domain locked until the transaction ends (``FOR UPDATE``), or None.
+
+    Every change to a person's faces takes this lock first, so adding photos, deleting faces and
+    deleting the person run one after another: a face is never inserted under a person whose deletion
+    has already listed the faces it removes. (SQLite has no row locks; it serialises writers anyway.)
+    """
+    return session.scalar(
+        select(Identity).where(Identity.id == identity_id, Identity.domain == domain).with_for_update()
+    )
+
+
 def find_by_name(session: Session, domain: str, name: str) -> Identity | None:
     """The identity with this exact name in the domain, or None."""
     return session.scalar(select(Identity).where(Identity.domain == domain, Identity.name == name))
@@ -72,9 +84,29 @@ def get_face(session: Session, domain: str, identity_id: int, face_id: int) -> F
     )
 
 
+def delete_face_row(session: Session, domain: str, identity_id: int, face_id: int) -> bool:
+    """Delete one face of one identity of this domain; False if there was no such face."""
+    deleted = session.scalars(
+        delete(Face)
+        .where(Face.id == face_id, Face.identity_id == identity_id, Face.domain == domain)
+        .returning(Face.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return bool(deleted)
+
+
 def delete_identity_rows(session: Session, identity_id: int) -> list[int]:
-    """Delete an identity and its faces; returns the removed face ids."""
-    face_ids = list(session.scalars(select(Face.id).where(Face.identity_id == identity_id)))
-    session.execute(delete(Face).where(Face.identity_id == identity_id))
-    session.execute(delete(Identity).where(Identity.id == identity_id))
-    return face_ids
+    """Delete an identity and its faces; returns the ids of the faces actually deleted.
+
+    The ids come from the DELETE itself (``RETURNING``), not from an earlier SELECT: a face committed
+    in between is deleted *and* reported, so the caller logs every removal (``ON DELETE CASCADE``
+    would remove such a face silently, leaving it in every search index).
+    """
+    face_ids = session.scalars(
+        delete(Face)
+        .where(Face.identity_id == identity_id)
+        .returning(Face.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    session.execute(delete(Identity).where(Identity.id == identity_id).execution_options(synchronize_session=False))
+    return sorted(face_ids)

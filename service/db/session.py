@@ -18,6 +18,30 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def display_url(url: str) -> str:
+    """The URL as it may be shown to an operator: the password replaced by ``***``."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def resolve_sqlite_url(url: str, base: Path) -> str:
+    """A SQLite URL with a relative file made absolute against ``base`` (other URLs unchanged)."""
+    path = sqlite_file(url)
+    if path is None or make_url(url).query.get("uri"):
+        return url  # other databases, memory, and SQLite URI filenames are left as given
+    if path.is_absolute():
+        return url
+    # An absolute ``path`` (also after ``~`` expansion) ignores ``base``.
+    return make_url(url).set(database=str(base / path.expanduser())).render_as_string(hide_password=False)
+
+
 def create_db_engine(url: str, pool_size: int = 5, max_overflow: int = 10, pool_timeout: float = 30.0) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout so several threads can share it."""
     url = normalize_url(url)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from service.db import gallery as gallery_queries
 from service.db import identities as queries
@@ -114,7 +115,11 @@ def prepare_faces(
             rejected.append(Rejected(filename, "The same photo appears twice in this upload"))
             continue
         seen.add(digest)
-        candidates = model.detect(image)
+        try:
+            candidates = model.detect(image)
+        except ImageError as exc:
+            rejected.append(Rejected(filename, str(exc)))
+            continue
         if not candidates:
             rejected.append(Rejected(filename, "No face found in the photo"))
             continue
@@ -154,7 +159,7 @@ def enroll(
                 identity = Identity(domain=domain, name=clean)
                 known: dict[str, int] = {}
             else:
-                found = queries.get_identity(session, domain, identity_id)
+                found = queries.lock_identity(session, domain, identity_id)
                 if found is None:
                     raise IdentityNotFoundError(f"Identity {identity_id} not found")
                 identity = found
@@ -194,7 +199,11 @@ def enroll(
             ]
             result.face_count = queries.face_count(session, identity.id)
     except IntegrityError:
-        raise NameTakenError(f"A person named {name!r} already exists") from None
+        if identity_id is not None:
+            # The person was deleted after we read it (SQLite has no row lock to stop that): the faces'
+            # foreign key failed. Adding to a person who is gone is a "not found", never a name clash.
+            raise IdentityNotFoundError(f"Identity {identity_id} not found") from None
+        raise NameTakenError(f"A person named {clean_name(name or '')!r} already exists") from None
 
     face_ids = np.array([row.id for row in rows], dtype=np.int64)
     vectors = np.vstack([face.embedding for face in fresh])
@@ -208,7 +217,7 @@ def rename(gallery: Gallery, domain: str, identity_id: int, name: str) -> Identi
     clean = clean_name(name)
     try:
         with gallery.sessions.begin() as session:
-            identity = queries.get_identity(session, domain, identity_id)
+            identity = queries.lock_identity(session, domain, identity_id)
             if identity is None:
                 raise IdentityNotFoundError(f"Identity {identity_id} not found")
             other = queries.find_by_name(session, domain, clean)
@@ -219,14 +228,19 @@ def rename(gallery: Gallery, domain: str, identity_id: int, name: str) -> Identi
             return identity
     except IntegrityError:
         raise NameTakenError(f"A person named {clean!r} already exists") from None
+    except StaleDataError:
+        # SQLite: the person was deleted between our read and our update.
+        raise IdentityNotFoundError(f"Identity {identity_id} not found") from None
 
 
 def delete_identity(gallery: Gallery, domain: str, identity_id: int) -> Identity:
     """Delete a person and all their faces; they leave the index before this returns."""
     with gallery.sessions.begin() as session:
-        identity = queries.get_identity(session, domain, identity_id)
+        identity = queries.lock_identity(session, domain, identity_id)
         if identity is None:
             raise IdentityNotFoundError(f"Identity {identity_id} not found")
+        # Log exactly the faces the DELETE removed, in the same transaction: a face missing from the log
+        # would stay in every process's index (and in the index file, which carries SQL's version).
         face_ids = np.array(queries.delete_identity_rows(session, identity_id), dtype=np.int64)
         old, new = gallery_queries.bump_version(session, domain, [("remove", int(f), identity_id) for f in face_ids])
     gallery.apply(domain, old, new, lambda index: index.remove(face_ids))
@@ -236,9 +250,9 @@ def delete_identity(gallery: Gallery, domain: str, identity_id: int) -> Identity
 def delete_face(gallery: Gallery, domain: str, identity_id: int, face_id: int) -> None:
     """Delete one face of a person; it leaves the index before this returns."""
     with gallery.sessions.begin() as session:
-        face = queries.get_face(session, domain, identity_id, face_id)
-        if face is None:
+        if queries.lock_identity(session, domain, identity_id) is None or not queries.delete_face_row(
+            session, domain, identity_id, face_id
+        ):
             raise IdentityNotFoundError(f"Face {face_id} of identity {identity_id} not found")
-        session.delete(face)
         old, new = gallery_queries.bump_version(session, domain, [("remove", face_id, identity_id)])
     gallery.apply(domain, old, new, lambda index: index.remove(np.array([face_id], dtype=np.int64)))

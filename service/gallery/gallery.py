@@ -10,24 +10,31 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import gallery as queries
 from service.search.index import IdentityIndex
-from service.search.store import Change, Delta, IndexStore, Loader
+from service.search.store import Change, Delta, IndexStore, Loader, apply_changes
 
 
 @dataclass(slots=True)
 class IndexCheck:
-    """How a domain's index file compares with SQL."""
+    """How a domain's index file compares with SQL.
+
+    A file that is only *behind* (an older version whose changes the log in SQL still holds) is not a
+    problem: every process replays such a gap when it loads the file. Problems are what replaying cannot
+    fix: a missing or unreadable file, a file ahead of SQL or beyond the log, or contents that differ
+    from SQL once replayed.
+    """
 
     domain: str
     sql_version: int
     sql_faces: int
     file_version: int | None = None
     index_faces: int = 0
+    behind: int = 0  # versions between the file and SQL, replayed from the change log
     problems: list[str] = field(default_factory=list)
-    repaired: bool = False
+    repaired: str | None = None  # what repair did, when it did something
 
     @property
     def consistent(self) -> bool:
-        """Whether the file agreed with SQL."""
+        """Whether the file agrees with SQL (once caught up, if it was behind)."""
         return not self.problems
 
 
@@ -96,41 +103,78 @@ class Gallery:
         return self.store.rebuild(domain, self.version(domain), self._loader(domain))
 
     def verify(self, domain: str, repair: bool = True) -> IndexCheck:
-        """Compare the domain's index file with SQL; rebuild it from SQL when they disagree (and ``repair``)."""
+        """Compare the domain's index file, caught up from the change log when behind, with SQL.
+
+        With ``repair``, a file with problems is rebuilt from SQL and a file that was only behind is
+        saved at SQL's version.
+        """
         version = self.version(domain)
         face_ids, identity_ids, vectors = self._loader(domain)()
-        expected = dict(zip(face_ids.tolist(), identity_ids.tolist(), strict=True))
+        check = IndexCheck(domain=domain, sql_version=version, sql_faces=len(face_ids))
         found = self.store.read_file(domain)
-        check = IndexCheck(domain=domain, sql_version=version, sql_faces=len(expected))
         if found is None:
-            check.problems.append("no readable index file")
+            check.problems.append(
+                "index file is unreadable (damaged, or written for another model or file format)"
+                if self.store.path_for(domain).exists()
+                else "no index file"
+            )
         else:
-            index, check.file_version = found
-            indexed_faces, indexed_owners, indexed_vectors = index.contents()
-            actual = dict(zip(indexed_faces.tolist(), indexed_owners.tolist(), strict=True))
-            check.index_faces = len(actual)
-            missing = sorted(set(expected) - set(actual))
-            extra = sorted(set(actual) - set(expected))
-            moved = sorted(f for f in set(expected) & set(actual) if expected[f] != actual[f])
-            if check.file_version != version:
-                check.problems.append(f"file is at gallery version {check.file_version}, SQL at {version}")
-            if missing:
-                check.problems.append(f"{len(missing)} face(s) in SQL but not in the index, e.g. {missing[:5]}")
-            if extra:
-                check.problems.append(f"{len(extra)} face(s) in the index but not in SQL, e.g. {extra[:5]}")
-            if moved:
-                check.problems.append(f"{len(moved)} face(s) filed under the wrong person, e.g. {moved[:5]}")
-            if not (missing or extra or moved) and len(face_ids):
-                position = {face: i for i, face in enumerate(indexed_faces.tolist())}
-                drift = float(np.abs(indexed_vectors[[position[f] for f in face_ids.tolist()]] - vectors).max())
-                if drift > 1e-5:
-                    check.problems.append(f"embeddings differ from SQL (max difference {drift:.3g})")
-        if check.problems and repair:
+            index, file_version = found
+            check.file_version = file_version
+            if file_version > version:
+                check.problems.append(f"file is at gallery version {file_version}, ahead of SQL ({version})")
+            elif file_version < version:
+                changes = self._delta(domain)(file_version, version)
+                if changes is None:
+                    check.problems.append(
+                        f"file is at gallery version {file_version}, SQL at {version}, and the change log no "
+                        "longer holds the changes between them, so the file cannot be caught up"
+                    )
+                else:
+                    apply_changes(index, changes)
+                    check.behind = version - file_version
+            if not check.problems:
+                check.index_faces = index.ntotal
+                after = f"after replaying {check.behind} change(s): " if check.behind else ""
+                check.problems.extend(
+                    after + problem for problem in _differences(index, face_ids, identity_ids, vectors)
+                )
+        if repair and check.problems:
             self.store.rebuild(domain, version, lambda: (face_ids, identity_ids, vectors))
-            check.repaired = True
+            check.repaired = f"rebuilt from SQL ({check.sql_faces} faces)"
+        elif repair and check.behind:
+            self.store.save(domain, index, version)
+            check.repaired = f"caught up: replayed {check.behind} change(s), saved at gallery version {version}"
         return check
 
     def domains(self) -> list[str]:
         """Domains with a gallery."""
         with self.sessions() as session:
             return queries.gallery_domains(session)
+
+
+def _differences(
+    index: IdentityIndex, face_ids: np.ndarray, identity_ids: np.ndarray, vectors: np.ndarray
+) -> list[str]:
+    """How an index's contents differ from the faces stored in SQL (none when they agree)."""
+    indexed_faces, indexed_owners, indexed_vectors = index.contents()
+    expected = dict(zip(face_ids.tolist(), identity_ids.tolist(), strict=True))
+    actual = dict(zip(indexed_faces.tolist(), indexed_owners.tolist(), strict=True))
+    problems = []
+    if len(actual) != len(indexed_faces):
+        problems.append(f"{len(indexed_faces) - len(actual)} face id(s) indexed more than once")
+    missing = sorted(set(expected) - set(actual))
+    extra = sorted(set(actual) - set(expected))
+    moved = sorted(f for f in set(expected) & set(actual) if expected[f] != actual[f])
+    if missing:
+        problems.append(f"{len(missing)} face(s) in SQL but not in the index, e.g. {missing[:5]}")
+    if extra:
+        problems.append(f"{len(extra)} face(s) in the index but not in SQL, e.g. {extra[:5]}")
+    if moved:
+        problems.append(f"{len(moved)} face(s) filed under the wrong person, e.g. {moved[:5]}")
+    if not problems and len(face_ids):
+        position = {face: i for i, face in enumerate(indexed_faces.tolist())}
+        drift = float(np.abs(indexed_vectors[[position[f] for f in face_ids.tolist()]] - vectors).max())
+        if drift > 1e-5:
+            problems.append(f"embeddings differ from SQL (max difference {drift:.3g})")
+    return problems

@@ -12,7 +12,7 @@ from insightface.model_zoo.arcface_onnx import ArcFaceONNX
 from insightface.model_zoo.scrfd import SCRFD
 from insightface.utils.face_align import arcface_dst
 
-from service.recognition.images import DecodedImage
+from service.recognition.images import DecodedImage, ImageError
 from service.recognition.models import ModelPack
 
 ALIGNED_SIZE = 112
@@ -83,10 +83,14 @@ class FaceModel:
         det_size: int = 640,
         det_threshold: float = 0.5,
         embed_batch_size: int = 32,
+        min_image_side: int = 16,
+        max_aspect_ratio: float = 20.0,
     ) -> None:
         self.pack = pack
         self.name = pack.name
         self.det_size = det_size
+        self.min_image_side = min_image_side
+        self.max_aspect_ratio = max_aspect_ratio
         self.det_threshold = det_threshold
         self.embed_batch_size = embed_batch_size
         self._detector = SCRFD(str(pack.detector), session=_session(str(pack.detector), threads))
@@ -101,12 +105,30 @@ class FaceModel:
         self._detector.detect(blank, input_size=(self.det_size, self.det_size))
         self.embed([np.zeros((ALIGNED_SIZE, ALIGNED_SIZE, 3), dtype=np.uint8)])
 
+    def check_shape(self, image: DecodedImage) -> None:
+        """Raise :class:`ImageError` for a photo too thin or too elongated for the detector to take."""
+        short, long = sorted((image.width, image.height))
+        if short < self.min_image_side:
+            raise ImageError(
+                f"Image is too small to search for faces: {image.width}x{image.height} pixels; "
+                f"each side needs at least {self.min_image_side} pixels"
+            )
+        if long / short > self.max_aspect_ratio:
+            raise ImageError(
+                f"Image is too elongated to search for faces: {image.width}x{image.height} pixels "
+                f"(aspect ratio {long / short:.0f}:1; the limit is {self.max_aspect_ratio:g}:1)"
+            )
+
     def detect(self, image: DecodedImage) -> list[FaceCandidate]:
-        """Detect and align every face of a photo, largest first."""
+        """Detect and align every face of a photo, largest first; :class:`ImageError` if it cannot be searched."""
+        self.check_shape(image)
         pixels = image.pixels
-        boxes, landmarks = self._detector.detect(
-            pixels, input_size=(self.det_size, self.det_size), det_thresh=self.det_threshold
-        )
+        try:
+            boxes, landmarks = self._detector.detect(
+                pixels, input_size=(self.det_size, self.det_size), det_thresh=self.det_threshold
+            )
+        except cv2.error as exc:  # an image OpenCV cannot resize; one photo's problem, not the batch's
+            raise ImageError(f"The face detector could not process this image ({image.width}x{image.height})") from exc
         candidates = []
         for row, points in zip(boxes, landmarks if landmarks is not None else [], strict=False):
             crop = align_face(pixels, points)

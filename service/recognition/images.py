@@ -66,10 +66,23 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img
 
 
-def decode_image(data: bytes, *, max_pixels: int, min_side: int | None = None) -> DecodedImage:
-    """Decode photo bytes to BGR pixels; JPEGs are decoded reduced while their short side stays >= min_side.
+class BudgetExceededError(ImageError):
+    """Decoding this photo would pass the pixel budget left for its request."""
 
-    Raises :class:`ImageError` with a specific reason for empty, unsupported, corrupt or oversized files.
+
+def decode_image(
+    data: bytes,
+    *,
+    max_pixels: int,
+    min_side: int | None = None,
+    max_side: int | None = None,
+    pixel_budget: int | None = None,
+) -> DecodedImage:
+    """Decode photo bytes to BGR pixels; JPEGs are decoded reduced while their short side stays >= min_side,
+    and anything whose long side still exceeds ``max_side`` is scaled down so big photos hold little memory.
+
+    Raises :class:`ImageError` with a specific reason for empty, unsupported, corrupt or oversized files, and
+    :class:`BudgetExceededError` when the pixels to decode exceed ``pixel_budget``.
     """
     if not data:
         raise ImageError("File is empty")
@@ -94,6 +107,11 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int | None = None) -
         fmt = "JPEG" if img.format == "MPO" else str(img.format)
         if fmt == "JPEG" and min_side:
             img.draft(img.mode, (min_side, min_side))
+        if pixel_budget is not None and img.size[0] * img.size[1] > pixel_budget:
+            raise BudgetExceededError(
+                f"Not processed: this request's pixel budget is used up ({img.size[0]}x{img.size[1]} pixels to "
+                f"decode, {max(pixel_budget, 0) / 1e6:.1f} MP left); send it in another request"
+            )
         try:
             img.load()
             decoded_width = img.size[0]
@@ -104,9 +122,12 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int | None = None) -
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise ImageError(f"Image data is corrupt or truncated ({exc})") from None
 
-    scale = raw_width / decoded_width
     width, height = (raw_width, raw_height)
     if rgb.size[0] != decoded_width:  # EXIF orientation swapped the axes
         width, height = height, width
+    if max_side and max(rgb.size) > max_side:
+        factor = max(rgb.size) / max_side
+        rgb = rgb.resize((max(1, round(rgb.size[0] / factor)), max(1, round(rgb.size[1] / factor))), Image.Resampling.BILINEAR)
+    scale = width / rgb.size[0]
     pixels = np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
     return DecodedImage(pixels=pixels, scale=scale, width=width, height=height, format=fmt)

@@ -100,13 +100,29 @@ def format_megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def load_photo(source: PhotoSource, *, max_bytes: int, max_pixels: int, min_side: int) -> tuple[DecodedImage, bytes]:
+def too_large_message(size: int, limit: int) -> str:
+    """Why a file is refused for its size, with figures that visibly differ even when the excess is tiny."""
+    if format_megabytes(size) == format_megabytes(limit):
+        return f"File is too large: {size:,} bytes; the limit is {limit:,} bytes ({format_megabytes(limit)})"
+    return f"File is too large: {format_megabytes(size)}; the limit is {format_megabytes(limit)}"
+
+
+def load_photo(
+    source: PhotoSource,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    min_side: int,
+    max_side: int | None = None,
+    pixel_budget: int | None = None,
+) -> tuple[DecodedImage, bytes]:
     """Check the size, read and decode one photo; raises :class:`ImageError` saying why it is unusable."""
     try:
         size = source.size()
         if size > max_bytes:
-            raise ImageError(f"File is too large: {format_megabytes(size)}; the limit is {format_megabytes(max_bytes)}")
+            raise ImageError(too_large_message(size, max_bytes))
         data = source.read()
     except OSError as exc:
         raise ImageError(f"File could not be read: {exc.strerror or exc}") from None
-    return decode_image(data, max_pixels=max_pixels, min_side=min_side), data
+    image = decode_image(data, max_pixels=max_pixels, min_side=min_side, max_side=max_side, pixel_budget=pixel_budget)
+    return image, data

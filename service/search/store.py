@@ -125,6 +125,13 @@ class IndexStore:
                 self._entries[domain] = _Entry(index, version)
             return index
 
+    def save(self, domain: str, index: IdentityIndex, version: int) -> None:
+        """Persist ``index`` as the domain's file at ``version`` and keep it in memory (e.g. a file caught up)."""
+        with self.domain_lock(domain):
+            self._write(domain, index, version)
+            with self._lock:
+                self._entries[domain] = _Entry(index, version)
+
     def _catch_up(self, entry: _Entry, version: int, delta: Delta | None) -> bool:
         """Bring an in-memory index forward by replaying logged changes; False if that is not possible."""
         if delta is None or not entry.version < version <= entry.version + MAX_DELTA_VERSIONS:

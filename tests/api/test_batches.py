@@ -159,10 +159,18 @@ def test_no_photos_is_a_400_saying_so(client: httpx.Client, admin: str) -> None:
     assert response.json() == {"success": False, "error": "No photos uploaded: send files in the photos[] form field"}
 
 
-def test_a_body_that_is_not_multipart_is_a_415(client: httpx.Client, admin: str) -> None:
-    response = client.post("/api/batch-photos/recognize", headers=auth(admin), json={"photos": []})
-    assert response.status_code == 415
+@pytest.mark.parametrize(
+    "body",
+    [{"json": {"photos": []}}, {"data": {"photos[]": "a.jpg"}}, {"content": b""}],
+    ids=["json", "urlencoded", "empty"],
+)
+def test_a_body_without_files_is_the_specs_400_no_photos_uploaded(
+    client: httpx.Client, admin: str, body: dict[str, object]
+) -> None:
+    response = client.post("/api/batch-photos/recognize", headers=auth(admin), **body)  # type: ignore[arg-type]
+    assert response.status_code == 400
     assert response.json()["success"] is False
+    assert response.json()["error"].startswith("No photos uploaded")
 
 
 def test_more_photos_than_the_limit_is_a_400_naming_the_limit(settings: Settings, tokens: Callable[..., str]) -> None:

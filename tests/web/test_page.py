@@ -22,9 +22,11 @@ def admin(tokens: Callable[..., str]) -> str:
     return tokens("example.com", "admin")
 
 
-def sign_in(page: Page, server: LiveServer, token: str) -> None:
+def sign_in(page: Page, server: LiveServer, token: str, *, remember: bool = False) -> None:
     page.goto(server.url + "/")
     page.get_by_label("Token").fill(token)
+    if remember:
+        page.get_by_label("Remember on this device").check()
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Recognise")).to_be_visible()
 
@@ -48,6 +50,52 @@ def test_a_wrong_token_is_refused_plainly(page: Page, live_server: LiveServer, t
     expect(page.get_by_role("alert")).to_contain_text("Sign-in failed: Invalid or revoked API token")
     expect(page.locator("#nav")).to_be_hidden()
     shot(page, tmp_path, "wrong-token")
+
+
+def open_new_tab(page: Page, server: LiveServer) -> Page:
+    """Another tab of the same browser profile: it shares localStorage, not sessionStorage."""
+    tab = page.context.new_page()
+    tab.set_default_timeout(60_000)
+    tab.goto(server.url + "/")
+    return tab
+
+
+def test_the_sign_in_page_says_where_a_token_comes_from(page: Page, live_server: LiveServer) -> None:
+    page.goto(live_server.url + "/")
+    hint = page.locator("#token-hint")
+    expect(hint).to_contain_text("facerec token create --domain D --admin")
+    expect(hint).to_contain_text("make run keeps an admin token for domain localhost in storage/admin-token.txt")
+
+
+def test_remember_on_this_device_is_off_by_default(page: Page, live_server: LiveServer) -> None:
+    page.goto(live_server.url + "/")
+    expect(page.get_by_label("Remember on this device")).not_to_be_checked()
+
+
+def test_a_remembered_token_is_still_signed_in_in_a_new_tab(page: Page, live_server: LiveServer, admin: str) -> None:
+    sign_in(page, live_server, admin, remember=True)
+    tab = open_new_tab(page, live_server)
+    expect(tab.get_by_role("heading", name="Recognise")).to_be_visible()
+    expect(tab.locator("#who")).to_have_text("example.com · admin")
+
+
+def test_a_token_not_remembered_is_asked_for_again_in_a_new_tab(
+    page: Page, live_server: LiveServer, admin: str
+) -> None:
+    sign_in(page, live_server, admin)
+    tab = open_new_tab(page, live_server)
+    expect(tab.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(tab.locator("#nav")).to_be_hidden()
+
+
+def test_signing_out_forgets_a_remembered_token(page: Page, live_server: LiveServer, admin: str) -> None:
+    sign_in(page, live_server, admin, remember=True)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    stored = page.evaluate("[localStorage.getItem('facerec.token'), sessionStorage.getItem('facerec.token')]")
+    assert stored == [None, None]
+    tab = open_new_tab(page, live_server)
+    expect(tab.get_by_role("button", name="Sign in")).to_be_visible()
 
 
 def test_recognise_review_export_and_delete_a_batch(

@@ -1,4 +1,5 @@
-// facerec web page. Talks only to the public API with the token kept in sessionStorage.
+// facerec web page. Talks only to the public API with the token kept in sessionStorage (this tab), or in
+// localStorage (this browser) when "Remember on this device" is ticked.
 // Every piece of data is inserted with textContent (never as markup), so names and file names stay text.
 "use strict";
 
@@ -7,7 +8,7 @@ const config = {
   maxBatch: Number(document.body.dataset.maxBatch || 100),
   maxFileMb: Number(document.body.dataset.maxFileMb || 10),
 };
-const state = { token: sessionStorage.getItem(TOKEN_KEY), me: null };
+const state = { token: sessionStorage.getItem(TOKEN_KEY) || localStorage.getItem(TOKEN_KEY), me: null };
 const main = document.getElementById("main");
 
 // ----- small DOM helpers ---------------------------------------------------------------------------
@@ -163,8 +164,15 @@ async function authedImage(path, alt, className) {
 }
 
 // ----- session -------------------------------------------------------------------------------------
+function keepToken(token, remember) {
+  // One place only, so signing in again without "remember" does not leave an older token on the device.
+  (remember ? localStorage : sessionStorage).setItem(TOKEN_KEY, token);
+  (remember ? sessionStorage : localStorage).removeItem(TOKEN_KEY);
+}
+
 function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(TOKEN_KEY);
   state.token = null;
   state.me = null;
   updateNav();
@@ -188,6 +196,7 @@ function updateNav() {
 function renderSignIn(message) {
   const input = el("input", { id: "token", name: "token", type: "password", autocomplete: "off", required: true });
   const feedback = el("div", { id: "signin-feedback" }, message ? errorBox(message) : null);
+  const remember = el("input", { id: "remember", name: "remember", type: "checkbox" });
   const button = el("button", { type: "submit", text: "Sign in" });
   const form = el(
     "form",
@@ -200,7 +209,7 @@ function renderSignIn(message) {
         state.token = input.value.trim();
         try {
           state.me = await api("/api/auth/me");
-          sessionStorage.setItem(TOKEN_KEY, state.token);
+          keepToken(state.token, remember.checked);
           location.hash = "#/recognize";
           route();
         } catch (err) {
@@ -213,7 +222,14 @@ function renderSignIn(message) {
     },
     el("label", { for: "token", text: "Token" }),
     input,
-    el("p", { class: "muted", text: "Your API token. It is kept in this tab only and sent with each request." }),
+    el("p", { class: "muted", id: "token-hint" },
+      "Your API token, sent with each request. An administrator creates one on the server with ",
+      el("code", { text: "facerec token create --domain D --admin" }),
+      " (leave out ", el("code", { text: "--admin" }), " for a user token); ",
+      el("code", { text: "make run" }), " keeps an admin token for domain ", el("code", { text: "localhost" }),
+      " in ", el("code", { text: "storage/admin-token.txt" }), "."),
+    el("label", { class: "check", for: "remember" }, remember, "Remember on this device",
+      el("span", { class: "muted", text: "(otherwise it is forgotten when this tab closes)" })),
     button,
     feedback,
   );

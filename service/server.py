@@ -1,0 +1,269 @@
+"""How uvicorn is configured and started: trusted proxies, header size, read timeouts and a connection cap.
+
+``facerec serve`` and the tests' live servers both build their uvicorn ``Config`` with :func:`build_config`,
+so the tests exercise the limits production runs with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import resource
+import sys
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
+from uvicorn.supervisors import Multiprocess
+
+from service.settings import Settings
+
+logger = logging.getLogger("service.server")
+
+# Descriptors kept free of connections: database, model and index files, logs, and the sockets asyncio
+# accepts in one burst before the connection cap can close older ones.
+FD_RESERVE = 256
+# uvicorn's exit status when the app failed to start (uvicorn.main.STARTUP_FAILURE).
+STARTUP_FAILURE = 3
+REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+def trusted_proxy_list(value: str) -> list[str]:
+    """The proxies of ``FACEREC_TRUSTED_PROXIES``; a ValueError names an entry that is no address or network."""
+    proxies = [item.strip() for item in value.split(",") if item.strip()]
+    for item in proxies:
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            # uvicorn would silently take it as a literal that never matches a client address.
+            raise ValueError(f"FACEREC_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+    return proxies
+
+
+class FacerecConfig(uvicorn.Config):
+    """uvicorn's ``Config`` plus the limits :class:`GuardedH11Protocol` enforces."""
+
+    def __init__(
+        self,
+        app: Callable[..., Any] | str,
+        *,
+        header_timeout: float,
+        body_timeout: float,
+        max_connections: int,
+        **options: Any,
+    ) -> None:
+        super().__init__(app, **options)
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.max_connections = max_connections
+
+
+def open_file_limit() -> int:
+    """This process's soft limit on open files (each connection holds one)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return sys.maxsize if soft == resource.RLIM_INFINITY else soft
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft limit on open files to the hard limit, as far as the system allows; returns the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            logger.warning("could not raise the open file limit from %d to %d: %s", soft, target, exc)
+    return open_file_limit()
+
+
+def build_config(
+    settings: Settings,
+    app: Callable[..., Any] | str,
+    *,
+    host: str,
+    port: int,
+    workers: int = 1,
+    factory: bool = False,
+    log_level: str | None = None,
+) -> FacerecConfig:
+    """The uvicorn configuration for ``settings``: used by ``facerec serve`` and by the tests' live servers."""
+    proxies = trusted_proxy_list(settings.trusted_proxies)
+    max_connections = settings.max_connections
+    room = open_file_limit() - FD_RESERVE
+    if max_connections > room:
+        # Past the descriptor limit accept() fails and new clients are dropped whatever the cap says.
+        max_connections = max(2, room)
+        logger.warning(
+            "FACEREC_MAX_CONNECTIONS=%d exceeds what the open file limit allows; using %d",
+            settings.max_connections,
+            max_connections,
+        )
+    return FacerecConfig(
+        app,
+        host=host,
+        port=port,
+        workers=workers,
+        factory=factory,
+        log_level=log_level or settings.log_level.lower(),
+        # h11 (not httptools) because it bounds the request head: httptools buffers a header line of any length.
+        http=GuardedH11Protocol,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        ws="none",  # the app has no WebSocket routes; an upgrade must not escape the timeouts below
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default; behind nothing that lets anyone pick their address.
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies,
+        # GuardedH11Protocol keeps at most max_connections open by closing idle ones; only when every one is
+        # busy with a request does uvicorn answer 503 (it counts the new connection too, hence + 1).
+        limit_concurrency=max_connections + 1,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=max_connections,
+    )
+
+
+def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    """Serve ``service.app:create_app`` with :func:`build_config` in ``workers`` processes."""
+    raise_open_file_limit()
+    config = build_config(settings, "service.app:create_app", factory=True, host=host, port=port, workers=workers)
+    server = uvicorn.Server(config)
+    if workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl+C once it has shut down
+        server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+# Per server: its connections waiting for request headers, longest waiting first (the ones to close at the cap).
+_waiting_for_headers: WeakKeyDictionary[ServerState, OrderedDict[GuardedH11Protocol, None]] = WeakKeyDictionary()
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a header deadline, a body progress timeout and a cap on open connections.
+
+    - Request headers must be complete within ``header_timeout`` seconds of the connection or of the previous
+      response; trickling bytes does not extend the deadline.
+    - A request body must make progress at least every ``body_timeout`` seconds while the server is reading it
+      (time the app is not reading, or a client waits for ``100 Continue``, does not count).
+    - Beyond ``max_connections`` a new connection closes the one that has waited longest for its request
+      headers (idle keep-alive and slow-header connections), never one with a request in progress.
+    """
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        if not isinstance(config, FacerecConfig):
+            raise TypeError("GuardedH11Protocol needs the FacerecConfig of service.server.build_config")
+        self.header_timeout = config.header_timeout
+        self.body_timeout = config.body_timeout
+        self.max_connections = config.max_connections
+        self._waiting = _waiting_for_headers.setdefault(server_state, OrderedDict())
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._body_progress = 0.0
+
+    # uvicorn's hooks ---------------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Start the header deadline; at the cap, close the connection that has waited longest for headers."""
+        super().connection_made(transport)
+        self._watch()
+        if len(self.connections) > self.max_connections:
+            self._make_room()
+
+    def data_received(self, data: bytes) -> None:
+        """Parse as uvicorn does, then re-arm the timers for what the connection waits for now."""
+        super().data_received(data)
+        self._watch()
+
+    def on_response_complete(self) -> None:
+        """The next request's headers get a fresh deadline, counted from this response."""
+        self._stop_header_timer()
+        super().on_response_complete()
+        self._watch()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Drop the timers with the connection."""
+        self._stop_header_timer()
+        self._stop_body_timer()
+        super().connection_lost(exc)
+
+    # timers ------------------------------------------------------------------------------------------------
+    def _watch(self) -> None:
+        if self.transport.is_closing():
+            self._stop_header_timer()
+            self._stop_body_timer()
+            return
+        state = self.conn.their_state
+        if state is h11.IDLE:
+            if self._header_timer is None:
+                self._header_timer = self.loop.call_later(self.header_timeout, self._header_timed_out)
+                self._waiting[self] = None
+        else:
+            self._stop_header_timer()
+        if state is h11.SEND_BODY:
+            self._body_progress = self.loop.time()
+            if self._body_timer is None:
+                self._body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out)
+        else:
+            self._stop_body_timer()
+
+    def _stop_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        self._waiting.pop(self, None)
+
+    def _stop_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _header_timed_out(self) -> None:
+        self._header_timer = None
+        self._waiting.pop(self, None)
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        partial_request, _closed = self.conn.trailing_data
+        if partial_request:
+            self.transport.write(REQUEST_TIMEOUT)
+        self.transport.close()
+
+    def _body_timed_out(self) -> None:
+        # One timer per request, re-armed for the time left rather than reset on every chunk received.
+        self._body_timer = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.SEND_BODY:
+            return
+        now = self.loop.time()
+        if self.flow.read_paused or (self.cycle is not None and self.cycle.waiting_for_100_continue):
+            self._body_progress = now  # the client is waiting for the app, not the other way round
+        remaining = self._body_progress + self.body_timeout - now
+        if remaining > 0:
+            self._body_timer = self.loop.call_later(remaining, self._body_timed_out)
+            return
+        if self.cycle is not None and not self.cycle.response_started:
+            self.transport.write(REQUEST_TIMEOUT)
+        self.transport.close()
+
+    def _make_room(self) -> None:
+        victim = next((waiting for waiting in self._waiting if waiting is not self), None)
+        if victim is None:
+            return  # every other connection has a request in progress: uvicorn answers this one 503
+        victim._stop_header_timer()
+        # Counted as gone at once, so that a burst of arrivals closes one connection each, not more.
+        self.connections.discard(victim)
+        victim.transport.close()

@@ -1,0 +1,73 @@
+"""Ids of deleted people and faces are never handed out again (a cached thumbnail URL never shows someone else)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.db import identities as queries
+from service.db.models import Face, Identity
+from service.db.session import create_db_engine, create_session_factory
+
+DOMAIN = "example.com"
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = create_db_engine(database_url)
+    yield create_session_factory(engine)
+    engine.dispose()
+
+
+def add_person(sessions: sessionmaker[Session], name: str) -> tuple[int, int]:
+    """A person with one face; returns (identity id, face id)."""
+    with sessions.begin() as session:
+        identity = Identity(domain=DOMAIN, name=name)
+        session.add(identity)
+        session.flush()
+        face_id = add_face(session, identity.id, name)
+        return identity.id, face_id
+
+
+def add_face(session: Session, identity_id: int, content: str) -> int:
+    face = Face(
+        identity_id=identity_id,
+        domain=DOMAIN,
+        embedding=b"\0" * 2048,
+        det_score=0.9,
+        filename=f"{content}.jpg",
+        content_sha256=content.ljust(64, "0"),
+        model_name="test",
+    )
+    session.add(face)
+    session.flush()
+    return face.id
+
+
+def test_a_new_person_never_gets_the_id_of_the_newest_deleted_person_or_face(
+    sessions: sessionmaker[Session],
+) -> None:
+    add_person(sessions, "Ann")
+    gone_identity, gone_face = add_person(sessions, "Bob")
+    with sessions.begin() as session:
+        queries.delete_identity_rows(session, gone_identity)
+
+    new_identity, new_face = add_person(sessions, "Carl")
+
+    assert new_identity > gone_identity
+    assert new_face > gone_face
+
+
+def test_a_new_face_never_gets_the_id_of_the_newest_deleted_face(sessions: sessionmaker[Session]) -> None:
+    identity_id, _ = add_person(sessions, "Ann")
+    with sessions.begin() as session:
+        gone_face = add_face(session, identity_id, "second")
+    with sessions.begin() as session:
+        assert queries.delete_face_row(session, DOMAIN, identity_id, gone_face)
+
+    with sessions.begin() as session:
+        new_face = add_face(session, identity_id, "third")
+
+    assert new_face > gone_face

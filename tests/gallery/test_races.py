@@ -1,0 +1,90 @@
+"""Concurrent changes to one person (photos added while the person is deleted) keep the index equal to SQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.db.models import Identity
+from service.db.session import create_db_engine, create_session_factory
+from service.gallery import enrollment
+from service.gallery.enrollment import IdentityNotFoundError, PreparedFace
+from service.gallery.gallery import Gallery
+from service.search.store import IndexStore
+
+DOMAIN = "example.com"
+ROUNDS = 40
+
+
+def face(seed: int) -> PreparedFace:
+    vector = np.random.default_rng(seed).standard_normal(512).astype(np.float32)
+    return PreparedFace(f"{seed}.jpg", vector / np.linalg.norm(vector), 0.9, f"{seed:064d}", b"", None)
+
+
+@pytest.fixture
+def gallery(database_url: str, tmp_path: Path) -> Iterator[Gallery]:
+    engine = create_db_engine(database_url)
+    yield Gallery(create_session_factory(engine), IndexStore(tmp_path / "index", 512, "test"))
+    engine.dispose()
+
+
+def race(*calls: Callable[[], object]) -> list[object]:
+    """Run the calls in threads released together; each one's result or exception, in order."""
+    start = threading.Barrier(len(calls))
+    outcomes: list[object] = [None] * len(calls)
+
+    def run(number: int, call: Callable[[], object]) -> None:
+        start.wait()
+        try:
+            outcomes[number] = call()
+        except Exception as exc:  # the outcome is checked by the test
+            outcomes[number] = exc
+
+    threads = [threading.Thread(target=run, args=(n, call)) for n, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+def test_adding_photos_while_the_person_is_deleted_leaves_no_face_in_the_index_that_sql_lacks(
+    gallery: Gallery,
+) -> None:
+    seed = 1000
+    for round_number in range(ROUNDS):
+        seed += 10
+        person = enrollment.enroll(gallery, DOMAIN, [face(seed)], [], model_name="test", name=f"P{round_number}")
+        assert person.identity is not None
+        identity_id = person.identity.id
+        more = [face(seed + 1), face(seed + 2)]
+        added, deleted = race(
+            partial(enrollment.enroll, gallery, DOMAIN, more, [], model_name="test", identity_id=identity_id),
+            partial(enrollment.delete_identity, gallery, DOMAIN, identity_id),
+        )
+        assert not isinstance(deleted, Exception), deleted
+        # Either the photos went in before the deletion (and left with the person) or the person was gone.
+        assert isinstance(added, enrollment.EnrollmentResult | IdentityNotFoundError), added
+        check = gallery.verify(DOMAIN, repair=False)
+        assert check.consistent, f"round {round_number}: {check.problems}"
+        assert check.sql_faces == check.index_faces == 0
+
+
+def test_renaming_a_person_while_it_is_deleted_is_identity_not_found(gallery: Gallery) -> None:
+    for round_number in range(ROUNDS // 2):
+        person = enrollment.enroll(
+            gallery, DOMAIN, [face(round_number)], [], model_name="test", name=f"R{round_number}"
+        )
+        assert person.identity is not None
+        identity_id = person.identity.id
+        renamed, deleted = race(
+            partial(enrollment.rename, gallery, DOMAIN, identity_id, f"Renamed {identity_id}"),
+            partial(enrollment.delete_identity, gallery, DOMAIN, identity_id),
+        )
+        assert not isinstance(deleted, Exception), deleted
+        assert isinstance(renamed, Identity | IdentityNotFoundError), renamed
