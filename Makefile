@@ -26,8 +26,16 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# `make run [HOST=0.0.0.0] [PORT=8080]`: migrate once, keep an admin token, serve, and print the URL once the
+# server answers. The server runs in the background of the recipe's shell so that the shell can poll it; the
+# trap stops it when make is interrupted (Ctrl-C) or terminated.
+URL_HOST = $(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST))
+HEALTH_CHECK = import http.client, sys; c = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=2); \
+	c.request("GET", "/api/batch-photos/health"); c.getresponse()
+
 run: install
-	$(BIN)/facerec db upgrade
+	@mkdir -p $(dir $(ADMIN_TOKEN_FILE))
+	@$(BIN)/facerec db upgrade
 	@if [ ! -s $(ADMIN_TOKEN_FILE) ]; then \
 		$(BIN)/facerec token create --domain localhost --admin --name "make run" 2>/dev/null | tail -n 1 > $(ADMIN_TOKEN_FILE); \
 		chmod 600 $(ADMIN_TOKEN_FILE); \
@@ -36,8 +44,14 @@ run: install
 		echo "Admin token for domain 'localhost' (from $(ADMIN_TOKEN_FILE)):"; \
 	fi
 	@cat $(ADMIN_TOKEN_FILE)
-	@echo "Serving on http://$(HOST):$(PORT)/  (API docs: http://$(HOST):$(PORT)/api/docs)"
-	$(BIN)/facerec serve --host $(HOST) --port $(PORT)
+	@FACEREC_AUTO_MIGRATE=false $(BIN)/facerec serve --host $(HOST) --port $(PORT) & server=$$!; \
+	trap 'kill $$server 2>/dev/null; wait $$server; exit 130' INT TERM HUP; \
+	until $(BIN)/python -c '$(HEALTH_CHECK)' $(URL_HOST) $(PORT) 2>/dev/null; do \
+		if ! kill -0 $$server 2>/dev/null; then wait $$server; exit $$?; fi; \
+		sleep 0.2; \
+	done; \
+	echo "Serving on http://$(URL_HOST):$(PORT)/  (API docs: http://$(URL_HOST):$(PORT)/api/docs; Ctrl-C stops)"; \
+	wait $$server
 
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
 browser:

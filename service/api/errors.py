@@ -9,9 +9,13 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
+from sqlalchemy import exc as sa_exc
+
 from service.batches.runner import OverloadedError
 
 logger = logging.getLogger("service.api")
+DATABASE_RETRY_AFTER = 5  # seconds a client should wait before retrying while the database is unreachable
+DATABASE_UNAVAILABLE = "Database unavailable"
 
 
 def error_response(status_code: int, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -51,8 +55,33 @@ def overloaded_handler(_request: Request[Any, Any, Any], exc: OverloadedError) -
     return error_response(HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": str(exc.retry_after)})
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether an error means the database cannot be used right now (down, unreachable, out of connections)
+    rather than a fault in a query."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free within db_pool_timeout
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        # OperationalError: refused/lost connections, server shutting down, SQLite busy or locked.
+        # InterfaceError: the driver's connection is already closed.
+        return exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+    return False
+
+
+def database_error_handler(request: Request[Any, Any, Any], exc: sa_exc.SQLAlchemyError) -> Response[Any]:
+    """An unreachable database is a 503 with ``Retry-After`` (the pool reconnects by itself); any other SQL
+    error is a 500."""
+    if not database_unavailable(exc):
+        return internal_error_handler(request, exc)
+    # One line, no traceback: an outage makes every request fail the same way.
+    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, str(exc).splitlines()[0])
+    return error_response(
+        HTTP_503_SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE, headers={"Retry-After": str(DATABASE_RETRY_AFTER)}
+    )
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     OverloadedError: overloaded_handler,
+    sa_exc.SQLAlchemyError: database_error_handler,
     HTTPException: http_exception_handler,
     Exception: internal_error_handler,
 }

@@ -58,7 +58,10 @@ class Identity(Base):
     """An enrolled person, unique by name within a domain."""
 
     __tablename__ = "identities"
-    __table_args__ = (UniqueConstraint("domain", "name", name="uq_identities_domain_name"),)
+    __table_args__ = (
+        UniqueConstraint("domain", "name", name="uq_identities_domain_name"),
+        {"sqlite_autoincrement": True},  # never reuse a deleted person's id (thumbnail URLs are cached)
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     domain: Mapped[str] = mapped_column(String(255), index=True)
@@ -74,6 +77,7 @@ class Face(Base):
     __table_args__ = (
         UniqueConstraint("identity_id", "content_sha256", name="uq_faces_identity_content"),
         Index("ix_faces_domain_id", "domain", "id"),
+        {"sqlite_autoincrement": True},  # never reuse a deleted face's id (thumbnail URLs are cached)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

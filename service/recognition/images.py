@@ -127,7 +127,9 @@ def decode_image(
         width, height = height, width
     if max_side and max(rgb.size) > max_side:
         factor = max(rgb.size) / max_side
-        rgb = rgb.resize((max(1, round(rgb.size[0] / factor)), max(1, round(rgb.size[1] / factor))), Image.Resampling.BILINEAR)
+        rgb = rgb.resize(
+            (max(1, round(rgb.size[0] / factor)), max(1, round(rgb.size[1] / factor))), Image.Resampling.BILINEAR
+        )
     scale = width / rgb.size[0]
     pixels = np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
     return DecodedImage(pixels=pixels, scale=scale, width=width, height=height, format=fmt)

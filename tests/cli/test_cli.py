@@ -7,15 +7,22 @@ import io
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from service.cli import main
+from service.db import identities as identity_queries
 from service.db.migrate import is_up_to_date
-from service.db.session import create_db_engine
+from service.db.session import create_db_engine, create_session_factory
+from service.gallery import enrollment
+from service.gallery.gallery import Gallery
+from service.search.index import IdentityIndex
+from service.search.store import IndexStore
 from tests.conftest import KNN, free_port, wait_until_healthy
 
 
@@ -33,6 +40,14 @@ def env(tmp_path: Path, database_url: str) -> dict[str, str]:
 def run(env: dict[str, str], *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
     return result.exit_code, result.output
+
+
+def index_file(tmp_path: Path, domain: str = "example.com") -> tuple[IndexStore, IdentityIndex, int]:
+    """The CLI's index store, and the domain's file as it is now (index and gallery version)."""
+    store = IndexStore(tmp_path / "index", 512, "buffalo_s")
+    found = store.read_file(domain)
+    assert found is not None
+    return store, *found
 
 
 def test_db_upgrade_brings_a_new_database_to_head(tmp_path: Path) -> None:
@@ -141,18 +156,14 @@ def test_index_verify_says_ok_when_the_files_agree_with_sql(env: dict[str, str])
 
 
 def test_index_verify_finds_and_repairs_an_index_that_lost_a_face(env: dict[str, str], tmp_path: Path) -> None:
-    from service.search.store import IndexStore
-
     run(env, "enroll", str(KNN / "train"), "--domain", "example.com")
-    store = IndexStore(tmp_path / "index", 512, "buffalo_s")
-    found = store.read_file("example.com")
-    assert found is not None
-    index, version = found
+    store, index, version = index_file(tmp_path)
     index.remove(np.array([1]))
-    store._write("example.com", index, version)  # same version, one face short: what a torn update could leave
+    store.save("example.com", index, version)  # same version, one face short: what a torn update could leave
 
     code, output = run(env, "index", "verify", "--no-repair")
     assert code == 1
+    assert "example.com: FAILED" in output
     assert "1 face(s) in SQL but not in the index" in output
     code, output = run(env, "index", "verify")
     assert code == 0
@@ -166,5 +177,107 @@ def test_index_verify_rebuilds_a_missing_index_file(env: dict[str, str], tmp_pat
         file.unlink()
     code, output = run(env, "index", "verify")
     assert code == 0
-    assert "no readable index file" in output
-    assert "repaired" in output
+    assert "no index file" in output
+    assert "repaired: rebuilt from SQL (9 faces)" in output
+
+
+def test_index_verify_reports_a_file_behind_by_replayable_changes_and_succeeds(
+    env: dict[str, str], tmp_path: Path, database_url: str
+) -> None:
+    run(env, "enroll", str(KNN / "train"), "--domain", "example.com")
+    # Another replica (same database, its own index folder) removes a person and a face: two changes
+    # that reach SQL's change log but not this folder's file.
+    engine = create_db_engine(database_url)
+    other = Gallery(create_session_factory(engine), IndexStore(tmp_path / "other-index", 512, "buffalo_s"))
+    with other.sessions() as session:
+        alex = identity_queries.find_by_name(session, "example.com", "alex_lacamoire")
+        biden = identity_queries.find_by_name(session, "example.com", "biden")
+        assert alex is not None
+        assert biden is not None
+        biden_face = identity_queries.faces_of(session, biden.id)[0].id
+    enrollment.delete_identity(other, "example.com", alex.id)
+    enrollment.delete_face(other, "example.com", biden.id, biden_face)
+    engine.dispose()
+
+    code, output = run(env, "index", "verify", "--no-repair")
+    assert code == 0, output
+    assert "example.com: behind by 2 changes (file at gallery version 5, SQL at 7)" in output
+    assert "1 domain: 0 ok, 1 behind, 0 failed" in output
+    code, output = run(env, "index", "verify")
+    assert code == 0
+    assert "repaired: caught up: replayed 2 change(s), saved at gallery version 7" in output
+    assert "example.com: ok" in run(env, "index", "verify", "--no-repair")[1]
+
+
+def test_index_verify_fails_on_a_ghost_face_in_the_index(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "enroll", str(KNN / "train"), "--domain", "example.com")
+    store, index, version = index_file(tmp_path)
+    index.add(np.array([999]), np.array([1]), np.ones((1, 512), dtype=np.float32) / np.sqrt(512))
+    store.save("example.com", index, version)  # a face SQL never had, at SQL's own version
+
+    code, output = run(env, "index", "verify", "--no-repair")
+    assert code == 1
+    assert "1 face(s) in the index but not in SQL, e.g. [999]" in output
+    assert "1 domain: 0 ok, 0 behind, 1 failed" in output
+
+
+def test_index_verify_fails_on_a_corrupt_file_and_repair_rebuilds_it(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "enroll", str(KNN / "train"), "--domain", "example.com")
+    store, _, _ = index_file(tmp_path)
+    store.path_for("example.com").write_bytes(b"PK\x03\x04 torn")
+
+    result = CliRunner().invoke(main, ["index", "verify", "--no-repair"], env=env)
+    assert result.exit_code == 1
+    assert "index file is unreadable" in result.stdout
+    assert "Traceback" not in result.output
+    code, output = run(env, "index", "verify")
+    assert code == 0
+    assert "repaired: rebuilt from SQL (9 faces)" in output
+
+
+def test_index_commands_refuse_a_domain_without_a_gallery(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "enroll", str(KNN / "train"), "--domain", "example.com")
+    for command in ("verify", "rebuild"):
+        result = CliRunner().invoke(main, ["index", command, "--domain", "exmaple.com"], env=env)
+        assert result.exit_code == 1
+        assert "no gallery for domain 'exmaple.com'" in result.stderr
+        assert "(domains with a gallery: example.com)" in result.stderr
+    assert len(list((tmp_path / "index").glob("*.npz"))) == 1  # no empty file for the misspelt domain
+
+
+def test_recognize_warns_when_the_domain_has_no_enrolled_people(env: dict[str, str]) -> None:
+    run(env, "enroll", str(KNN / "train"), "--domain", "example.com")
+    result = CliRunner().invoke(main, ["recognize", str(KNN / "test"), "--domain", "exmaple.com"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(
+        "warning: domain 'exmaple.com' has no enrolled people; every face will be Unknown; "
+        "is the domain misspelt? (domains with people: example.com (5))"
+    )
+    assert "0 recognised" in result.stdout
+
+
+def test_enroll_into_a_new_domain_says_it_starts_a_gallery(env: dict[str, str], tmp_path: Path) -> None:
+    person = tmp_path / "people" / "obama"
+    person.mkdir(parents=True)
+    (person / "obama.jpg").symlink_to(KNN / "train" / "obama" / "obama.jpg")
+    result = CliRunner().invoke(main, ["enroll", str(tmp_path / "people"), "--domain", "example.com"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "domain 'example.com' has no enrolled people; enrolling starts a new gallery" in result.stderr
+
+
+def test_every_domain_option_has_help_text() -> None:
+    def commands(group: click.Group) -> Iterator[click.Command]:
+        for command in group.commands.values():
+            yield command
+            if isinstance(command, click.Group):
+                yield from commands(command)
+
+    with_domain = [c for c in commands(main) if any(p.name == "domain" for p in c.params)]
+    assert {c.name for c in with_domain} >= {"create", "list", "rebuild", "verify", "enroll", "recognize"}
+    for command in with_domain:
+        option = next(p for p in command.params if p.name == "domain")
+        assert isinstance(option, click.Option)
+        assert option.help, f"{command.name} --domain has no help"
+    usage = CliRunner().invoke(main, ["recognize", "--help"]).output
+    assert "--domain DOMAIN" in usage
+    assert "the tenant whose enrolled people are matched" in usage

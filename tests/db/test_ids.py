@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import identities as queries
+from service.db import migrate
+from service.db.gallery import bump_version
 from service.db.models import Face, Identity
 from service.db.session import create_db_engine, create_session_factory
 
@@ -71,3 +74,34 @@ def test_a_new_face_never_gets_the_id_of_the_newest_deleted_face(sessions: sessi
         new_face = add_face(session, identity_id, "third")
 
     assert new_face > gone_face
+
+
+def test_upgrading_keeps_every_person_and_face_and_skips_ids_deleted_before_the_upgrade(
+    database_url: str,
+) -> None:
+    migrate.downgrade(database_url, "0002")
+    engine = create_db_engine(database_url)
+    sessions = create_session_factory(engine)
+    try:
+        kept_identity, kept_face = add_person(sessions, "Ann")
+        gone_identity, gone_face = add_person(sessions, "Bob")
+        with sessions.begin() as session:
+            queries.delete_identity_rows(session, gone_identity)
+            bump_version(session, DOMAIN, [("remove", gone_face, gone_identity)])
+        engine.dispose()  # the recreated tables must not be seen through old pooled connections
+
+        migrate.upgrade(database_url)
+
+        with sessions() as session:
+            assert [(f.id, f.identity_id) for f in queries.faces_of(session, kept_identity)] == [
+                (kept_face, kept_identity)
+            ]
+        new_identity, new_face = add_person(sessions, "Carl")
+        assert new_identity > gone_identity
+        assert new_face > gone_face
+        with sessions.begin() as session:  # deleting a person still deletes their faces
+            session.execute(delete(Identity).where(Identity.id == kept_identity))
+        with sessions() as session:
+            assert queries.faces_of(session, kept_identity) == []
+    finally:
+        engine.dispose()

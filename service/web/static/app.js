@@ -224,7 +224,7 @@ function renderSignIn(message) {
     input,
     el("p", { class: "muted", id: "token-hint" },
       "Your API token, sent with each request. An administrator creates one on the server with ",
-      el("code", { text: "facerec token create --domain D --admin" }),
+      el("code", { class: "command", text: "facerec token create --domain D --admin" }),
       " (leave out ", el("code", { text: "--admin" }), " for a user token); ",
       el("code", { text: "make run" }), " keeps an admin token for domain ", el("code", { text: "localhost" }),
       " in ", el("code", { text: "storage/admin-token.txt" }), "."),
