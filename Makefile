@@ -26,14 +26,20 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# `make run [HOST=0.0.0.0] [PORT=8080]`: migrate once, keep an admin token, serve, and print the URL once the
-# server answers. The server runs in the background of the recipe's shell so that the shell can poll it; the
-# trap stops it when make is interrupted (Ctrl-C) or terminated.
+# `make run [HOST=0.0.0.0] [PORT=8080]`: migrate, keep an admin token, serve, and print the URL once the server
+# answers. The server skips its own migration (FACEREC_AUTO_MIGRATE=false), so migrations run and log once.
+# It runs in the background of the recipe's shell so that the shell can poll it; the trap stops it when make
+# is interrupted (Ctrl-C) or terminated.
 URL_HOST = $(if $(filter 0.0.0.0 ::,$(HOST)),127.0.0.1,$(HOST))
 HEALTH_CHECK = import http.client, sys; c = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=2); \
 	c.request("GET", "/api/batch-photos/health"); c.getresponse()
+# Exits non-zero when something already listens on the port: its answers must not pass for our server's.
+PORT_IS_FREE = import socket, sys; sys.exit(socket.socket().connect_ex((sys.argv[1], int(sys.argv[2]))) == 0)
 
 run: install
+	@$(BIN)/python -c '$(PORT_IS_FREE)' $(URL_HOST) $(PORT) || { \
+		echo "Port $(PORT) is already in use: stop what listens there, or choose another (make run PORT=8081)." >&2; \
+		exit 1; }
 	@mkdir -p $(dir $(ADMIN_TOKEN_FILE))
 	@$(BIN)/facerec db upgrade
 	@if [ ! -s $(ADMIN_TOKEN_FILE) ]; then \

@@ -179,7 +179,10 @@ def main(ctx: click.Context) -> None:
     else the config file's folder, else the current folder: `facerec config` shows where the data is.
     """
     ctx.obj = Settings()
-    logging.basicConfig(level=ctx.obj.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        logging.basicConfig(level=ctx.obj.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    except ValueError:
+        raise click.ClickException(f"invalid setting FACEREC_LOG_LEVEL: {ctx.obj.log_level!r} is not a level") from None
     # FAISS reports at INFO which CPU build it tried first; that is noise for an operator.
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
@@ -222,7 +225,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="head", show_default=True, help="the migration to stop at")
 @click.pass_obj
 def db_upgrade(settings: Settings, revision: str) -> None:
     """Create the database or apply migrations up to REVISION (alembic upgrade); the only command that creates one."""
@@ -366,7 +369,10 @@ def index_verify(settings: Settings, domain: str | None, no_repair: bool) -> Non
             check = gallery.verify(name, repair=not no_repair)
             if not check.consistent:
                 counts["failed"] += 1
-                click.echo(f"{name}: FAILED (file at gallery version {check.file_version}, SQL at {check.sql_version})")
+                file = (
+                    "no usable file" if check.file_version is None else f"file at gallery version {check.file_version}"
+                )
+                click.echo(f"{name}: FAILED ({file}, SQL at {check.sql_version})")
                 for problem in check.problems:
                     click.echo(f"  - {problem}")
             elif check.behind:

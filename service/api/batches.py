@@ -36,7 +36,7 @@ from service.api.schemas import (
 )
 from service.api.state import Services
 from service.api.uploads import NoPhotosError, receive_form
-from service.batches.export import csv_chunks, format_timestamp
+from service.batches.export import format_timestamp, stream_csv
 from service.batches.ids import is_batch_id
 from service.batches.recording import stored_summary
 from service.batches.summary import Summary
@@ -139,8 +139,8 @@ def _load_batch(sessions: sessionmaker[Session], domain: str, batch_id: str) -> 
 
 
 def _csv_stream(sessions: sessionmaker[Session], batch_id: str, domain: str) -> Iterator[bytes]:
-    with sessions() as session:
-        yield from csv_chunks(batch_queries.iter_export_rows(session, batch_id), domain)
+    # Chunked reads, each on a connection released before the chunk goes out: a slow client pins nothing.
+    return stream_csv(sessions, batch_id, domain)
 
 
 class BatchUploadController(Controller):

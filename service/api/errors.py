@@ -8,7 +8,6 @@ from typing import Any
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
-
 from sqlalchemy import exc as sa_exc
 
 from service.batches.runner import OverloadedError

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import dataclass
 from typing import Any
 
-from litestar import Request, get
+import numpy as np
+from litestar import Request, Response, get
 from litestar.di import NamedDependency
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from sqlalchemy import text
 
 from service import __version__
 from service.api.auth import EXCLUDE_OPT_KEY
 from service.api.schemas import HealthResponse, WhoAmIResponse
 from service.api.state import Services
+from service.db import gallery as gallery_queries
 from service.db.tokens import Principal
+from service.recognition.faces import ALIGNED_SIZE, EMBEDDING_DIM
+
+logger = logging.getLogger("service.api")
 
 SPEC_ENDPOINTS = [
     "POST /api/batch-photos/recognize",
@@ -25,37 +33,99 @@ SPEC_ENDPOINTS = [
 ]
 
 
-def _database_ok(services: Services) -> bool:
+@dataclass(frozen=True, slots=True)
+class Checks:
+    """What one health check found."""
+
+    database: bool
+    models: bool
+    index: bool
+
+    @property
+    def status(self) -> str:
+        """``healthy``; ``degraded`` when only the index fails; else ``unhealthy``."""
+        if self.database and self.models:
+            return "healthy" if self.index else "degraded"
+        return "unhealthy"
+
+
+def database_reachable(services: Services) -> bool:
+    """Whether a pooled connection answers ``SELECT 1`` (pre-ping replaces dead ones first)."""
     try:
         with services.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-    except Exception:
+    except Exception as exc:
+        logger.warning("health: database unreachable: %s", str(exc).splitlines()[0] if str(exc) else exc)
         return False
     return True
 
 
-@get("/api/batch-photos/health", opt={EXCLUDE_OPT_KEY: True}, sync_to_thread=True, summary="Service health")
-def health(services: NamedDependency[Services]) -> HealthResponse:
+def models_answer(services: Services) -> bool:
+    """Whether the recogniser embeds a blank face (a few milliseconds): the models are loaded and run."""
+    try:
+        vectors = services.model.embed([np.zeros((ALIGNED_SIZE, ALIGNED_SIZE, 3), dtype=np.uint8)])
+    except Exception:
+        logger.warning("health: the face models do not answer", exc_info=True)
+        return False
+    return bool(vectors.shape == (1, EMBEDDING_DIM) and np.isfinite(vectors).all())
+
+
+def indexes_loadable(services: Services) -> bool:
+    """Whether every domain with a gallery in SQL has its index in memory, loading (or rebuilding) the
+    missing ones now; False if the database cannot say or an index cannot be loaded."""
+    try:
+        with services.sessions() as session:
+            domains = gallery_queries.versioned_domains(session)
+        loaded = services.gallery.store.loaded_domains()
+        for domain in domains:
+            if domain not in loaded:
+                services.gallery.index(domain)  # a domain another worker created: load it once, like a search
+    except Exception:
+        logger.warning("health: the search index cannot be loaded", exc_info=True)
+        return False
+    return True
+
+
+@get(
+    "/api/batch-photos/health",
+    opt={EXCLUDE_OPT_KEY: True},
+    sync_to_thread=True,
+    summary="Service health",
+    description="200 when the database answers, the models run and every index loads; 503 otherwise.",
+)
+def health(services: NamedDependency[Services]) -> Response[HealthResponse]:
     """Whether the service, its database, models and index are ready; no token needed."""
-    database_ok = _database_ok(services)
+    database = database_reachable(services)
+    checks = Checks(database=database, models=models_answer(services), index=database and indexes_loadable(services))
     loaded = services.gallery.store.loaded_domains()
-    return HealthResponse(
-        status="healthy" if database_ok else "degraded",
+    body = HealthResponse(
+        status=checks.status,
         service="batch_photo_recognition",
         version="v1",
         log_directory_exists=services.settings.storage_dir.is_dir(),
         endpoints=SPEC_ENDPOINTS,
-        database="ok" if database_ok else "unreachable",
-        models_loaded=services.model is not None,
+        database="ok" if database else "unreachable",
+        models_loaded=checks.models,
         model=f"{services.model.name} (facerec {__version__})",
-        index_loaded=True,
+        index_loaded=checks.index,
         indexed_domains=len(loaded),
         indexed_faces=sum(loaded.values()),
-        worker_pid=os.getpid(),
     )
+    # Anything short of healthy is a 503, so container health checks and load balancers act on it.
+    status_code = HTTP_200_OK if checks.status == "healthy" else HTTP_503_SERVICE_UNAVAILABLE
+    return Response(body, status_code=status_code)
 
 
 @get("/api/auth/me", summary="The calling token's domain and role")
 async def whoami(request: Request[Principal, str, Any]) -> WhoAmIResponse:
-    """Who the token belongs to: lets a client check a token and see whether it is an admin."""
-    return WhoAmIResponse(success=True, domain=request.user.domain, role=request.user.role)
+    """Who the token belongs to: lets a client check a token and see whether it is an admin.
+
+    Admin tokens also see which server process answered (``worker_pid``); health no longer shows it to anyone.
+    """
+    principal = request.user
+    return WhoAmIResponse(
+        success=True,
+        domain=principal.domain,
+        role=principal.role,
+        worker_pid=os.getpid() if principal.is_admin else None,
+    )

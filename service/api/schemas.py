@@ -110,10 +110,11 @@ class MessageResponse(Struct):
     message: str
 
 
-class WhoAmIResponse(Struct):
+class WhoAmIResponse(Struct, omit_defaults=True):
     success: bool
     domain: str
     role: str
+    worker_pid: int | None = None  # admin tokens only: which server process answered
 
 
 class HealthResponse(Struct):
@@ -128,7 +129,6 @@ class HealthResponse(Struct):
     index_loaded: bool
     indexed_domains: int
     indexed_faces: int
-    worker_pid: int
 
 
 class IdentityOut(Struct):

@@ -8,6 +8,10 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.db import batches as batch_queries
+
 CSV_COLUMNS = (
     "Timestamp",
     "Filename",
@@ -70,6 +74,38 @@ def csv_row(entry: ExportRow, domain: str) -> list[str]:
         str(face_count),
         str(processing_ms),
     ]
+
+
+def csv_text(entries: Iterable[ExportRow], domain: str, *, header: bool) -> bytes:
+    """Rows as CSV (UTF-8), with the header line first when ``header``."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    if header:
+        writer.writerow(CSV_COLUMNS)
+    safe_domain = safe_text(domain)
+    writer.writerows(csv_row(entry, safe_domain) for entry in entries)
+    return buffer.getvalue().encode("utf-8")
+
+
+def stream_csv(
+    sessions: sessionmaker[Session], batch_id: str, domain: str, *, rows_per_chunk: int = ROWS_PER_CHUNK
+) -> Iterator[bytes]:
+    """A batch's CSV, header first, in chunks of ``rows_per_chunk`` rows.
+
+    Each chunk is read with its own short-lived session whose connection is back in the pool before the
+    chunk is yielded: a client that reads slowly (or never) holds no database connection while the
+    server waits to send, however many such downloads are open.
+    """
+    after: tuple[int, int] | None = None
+    header = True
+    while True:
+        with sessions() as session:
+            page = batch_queries.export_page(session, batch_id, after, rows_per_chunk)
+        if page.rows or header:
+            yield csv_text(page.rows, domain, header=header)
+        if page.after is None or len(page.rows) < rows_per_chunk:
+            return
+        after, header = page.after, False
 
 
 def csv_chunks(entries: Iterable[ExportRow], domain: str, *, header: bool = True) -> Iterator[bytes]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.db.models import Batch, BatchEntry
@@ -89,6 +89,39 @@ def iter_export_rows(session: Session, batch_id: str, chunk: int = 2000) -> Iter
         .execution_options(yield_per=chunk)
     )
     yield from result
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPage:
+    """Up to one chunk of export rows, and the keyset position after its last row (None when empty)."""
+
+    rows: list[tuple[Any, ...]]
+    after: tuple[int, int] | None
+
+
+def export_page(session: Session, batch_id: str, after: tuple[int, int] | None, limit: int) -> ExportPage:
+    """The next ``limit`` export rows (EXPORT_COLUMNS) in upload order, after keyset ``(position, id)``.
+
+    Keyset rather than OFFSET: each page is an index range scan from where the last one stopped, however far
+    into the batch, and rows are neither skipped nor repeated across pages. ``id`` breaks ties between equal
+    positions.
+    """
+    query = (
+        select(BatchEntry.position, BatchEntry.id, *EXPORT_COLUMNS)
+        .where(BatchEntry.batch_id == batch_id)
+        .order_by(BatchEntry.position, BatchEntry.id)
+        .limit(limit)
+    )
+    if after is not None:
+        position, entry_id = after
+        # ``position >= p`` bounds the index scan; the OR only sorts out rows that share position p.
+        query = query.where(
+            BatchEntry.position >= position, or_(BatchEntry.position > position, BatchEntry.id > entry_id)
+        )
+    rows = session.connection().execute(query).all()
+    if not rows:
+        return ExportPage([], None)
+    return ExportPage([tuple(row[2:]) for row in rows], (rows[-1][0], rows[-1][1]))
 
 
 def delete_batch(session: Session, domain: str, batch_id: str) -> bool:

@@ -110,3 +110,8 @@ def gallery_domains(session: Session) -> list[str]:
     with_faces = set(session.scalars(select(Face.domain).distinct()))
     with_state = set(session.scalars(select(IndexState.domain)))
     return sorted(with_faces | with_state)
+
+
+def versioned_domains(session: Session) -> list[str]:
+    """Domains whose gallery has changed at least once (every enrollment bumps the version): one small table."""
+    return sorted(session.scalars(select(IndexState.domain)))

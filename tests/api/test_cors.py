@@ -33,9 +33,11 @@ def serve_with(settings: Settings, origins: str) -> LiveServer:
 @pytest.fixture
 def cors_client(settings: Settings) -> Iterator[httpx.Client]:
     """A client of a server that allows pages on ALLOWED (given with a trailing slash, as people write it)."""
-    with serve_with(settings, f"{ALLOWED}/, https://second.test") as server:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
-            yield http
+    with (
+        serve_with(settings, f"{ALLOWED}/, https://second.test") as server,
+        httpx.Client(base_url=server.url, timeout=60) as http,
+    ):
+        yield http
 
 
 def preflight(client: httpx.Client, path: str, method: str, origin: str) -> httpx.Response:

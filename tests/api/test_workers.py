@@ -20,7 +20,16 @@ PROBE = KNN / "test" / "obama1.jpg"
 
 
 @pytest.fixture
-def two_workers(database_url: str, tmp_path: Path) -> Iterator[str]:
+def admin_token(database_url: str) -> str:
+    engine = create_db_engine(database_url)
+    with create_session_factory(engine).begin() as session:
+        _, token = create_token(session, "example.com", "admin")
+    engine.dispose()
+    return token
+
+
+@pytest.fixture
+def two_workers(database_url: str, admin_token: str, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
@@ -35,7 +44,7 @@ def two_workers(database_url: str, tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        pids = worker_pids(url, deadline=time.monotonic() + 90)
+        pids = worker_pids(url, admin_token, deadline=time.monotonic() + 90)
         assert len(pids) == 2, "both workers should answer"
         yield url
     finally:
@@ -43,12 +52,18 @@ def two_workers(database_url: str, tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=60)
 
 
-def worker_pids(url: str, deadline: float) -> set[int]:
-    """Ask health on fresh connections until both workers have answered (or time runs out)."""
+def worker_pid(http: httpx.Client, token: str) -> int:
+    """The process that answered: ``/api/auth/me`` shows it to admin tokens (health shows it to no one)."""
+    return int(http.get("/api/auth/me", headers={"Authorization": token}).json()["worker_pid"])
+
+
+def worker_pids(url: str, token: str, deadline: float) -> set[int]:
+    """Ask on fresh connections until both workers have answered (or time runs out)."""
     pids: set[int] = set()
     while len(pids) < 2 and time.monotonic() < deadline:
         try:
-            pids.add(httpx.get(f"{url}/api/batch-photos/health", timeout=5).json()["worker_pid"])
+            with httpx.Client(base_url=url, timeout=5) as fresh:
+                pids.add(worker_pid(fresh, token))
         except httpx.TransportError:
             time.sleep(0.2)
     return pids
@@ -57,10 +72,10 @@ def worker_pids(url: str, deadline: float) -> set[int]:
 def pinned_clients(url: str, token: str) -> tuple[httpx.Client, httpx.Client]:
     """Two keep-alive connections that landed on different workers."""
     first = httpx.Client(base_url=url, headers={"Authorization": token}, timeout=120)
-    first_pid = first.get("/api/batch-photos/health").json()["worker_pid"]
+    first_pid = worker_pid(first, token)
     for _ in range(100):
         second = httpx.Client(base_url=url, headers={"Authorization": token}, timeout=120)
-        if second.get("/api/batch-photos/health").json()["worker_pid"] != first_pid:
+        if worker_pid(second, token) != first_pid:
             return first, second
         second.close()
     raise AssertionError("could not reach a second worker")
@@ -71,12 +86,8 @@ def primary_person(http: httpx.Client) -> str:
     return str(http.get(body["log_url"]).json()["entries"][0]["primary_result"]["person"])
 
 
-def test_every_worker_sees_an_enrollment_and_a_deletion_at_once(two_workers: str, database_url: str) -> None:
-    engine = create_db_engine(database_url)
-    with create_session_factory(engine).begin() as session:
-        _, token = create_token(session, "example.com", "admin")
-    engine.dispose()
-    one, other = pinned_clients(two_workers, token)
+def test_every_worker_sees_an_enrollment_and_a_deletion_at_once(two_workers: str, admin_token: str) -> None:
+    one, other = pinned_clients(two_workers, admin_token)
     try:
         assert primary_person(one) == primary_person(other) == "Unknown"  # both indexes loaded, empty
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.db.batches import insert_batch
 from service.db.models import Batch, BatchEntry
 
 START = datetime(2023, 12, 15, 14, 30, 22, 123456)
 
 
-def entry(position: int) -> BatchEntry:
+def entry(position: int) -> dict[str, Any]:
     """The entry of upload position ``position``; its file name is ``photo_<position>.jpg``."""
     recognized = position % 3 != 0
-    return BatchEntry(
+    return dict(
         position=position,
         timestamp=START + timedelta(milliseconds=position),
         filename=f"photo_{position:05d}.jpg",
@@ -55,4 +56,7 @@ def store_batch(
         errors=[],
     )
     with sessions.begin() as session:
-        insert_batch(session, batch, [entry(p) for p in positions])
+        session.add(batch)
+        session.flush()
+        if positions:  # one multi-row INSERT per thousand rows: tens of thousands of entries in seconds
+            session.execute(insert(BatchEntry), [{"batch_id": batch_id, **entry(p)} for p in positions])

@@ -29,7 +29,8 @@ def spec_html_page(api_url: str, token: str) -> str:
     found = re.search(r"```html\n(.*?)```", section, re.DOTALL)
     assert found is not None, "the spec's HTML example was not found"
     html = found.group(1)
-    assert SPEC_HOST in html and SPEC_TOKEN in html
+    assert SPEC_HOST in html, "the spec's HTML example no longer calls the spec's host"
+    assert SPEC_TOKEN in html, "the spec's HTML example no longer has a token placeholder"
     return html.replace(SPEC_HOST, api_url).replace(SPEC_TOKEN, token)
 
 

@@ -1,0 +1,76 @@
+"""Health checks what it reports (models, index, database) and answers 503 unless all is well; it does not
+show internals such as the process id to anonymous callers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.api.state import Services
+from service.db.gallery import bump_version
+from service.settings import Settings
+from tests.conftest import LiveServer, auth
+
+HEALTH = "/api/batch-photos/health"
+
+
+def services_of(server: LiveServer) -> Services:
+    """The running app's services (the server runs in this process)."""
+    services: Services = server.server.config.app.state.services  # type: ignore[attr-defined]
+    return services
+
+
+def test_anonymous_health_does_not_show_the_worker_pid(client: httpx.Client) -> None:
+    body = client.get(HEALTH).json()
+    assert body["status"] == "healthy"
+    assert "worker_pid" not in body
+    assert str(os.getpid()) not in client.get(HEALTH).text
+
+
+def test_an_admin_token_sees_which_worker_answered_and_a_user_token_does_not(
+    client: httpx.Client, tokens: Callable[..., str]
+) -> None:
+    admin = client.get("/api/auth/me", headers=auth(tokens(role="admin"))).json()
+    user = client.get("/api/auth/me", headers=auth(tokens(role="user"))).json()
+    assert admin["worker_pid"] == os.getpid()  # the test server runs in this process
+    assert "worker_pid" not in user
+
+
+def test_models_that_do_not_answer_make_health_503_unhealthy(
+    client: httpx.Client, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(_crops: object) -> np.ndarray:
+        raise RuntimeError("onnxruntime session lost")
+
+    monkeypatch.setattr(services_of(live_server).model, "embed", broken)
+    response = client.get(HEALTH)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unhealthy"
+    assert body["models_loaded"] is False
+    assert body["database"] == "ok"
+
+
+def test_an_index_that_cannot_be_loaded_makes_health_503_degraded(
+    client: httpx.Client, live_server: LiveServer, settings: Settings
+) -> None:
+    # Another worker starts a domain's gallery; this one cannot write that domain's index file.
+    sessions: sessionmaker[Session] = services_of(live_server).sessions
+    with sessions.begin() as session:
+        bump_version(session, "other.example", [])
+    shutil.rmtree(settings.index_dir, ignore_errors=True)
+    settings.index_dir.write_text("not a folder")
+
+    response = client.get(HEALTH)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["index_loaded"] is False
+    assert body["database"] == "ok"
+    assert body["models_loaded"] is True
