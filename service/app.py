@@ -31,7 +31,7 @@ from service.metrics import ServiceMetrics
 from service.recognition.faces import EMBEDDING_DIM, FaceModel
 from service.recognition.models import find_model_pack
 from service.search.store import IndexStore
-from service.settings import Settings
+from service.settings import LOG_FORMAT, Settings
 from service.web.api_docs import OfflineSwaggerRenderPlugin
 from service.web.cors import cors_config
 from service.web.routes import TEMPLATES_DIR, web_router
@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[HTTP_METRICS.middleware, auth_middleware()],
         logging_config=LoggingConfig(
             root={"handlers": ["queue_listener"], "level": settings.log_level.upper()},
+            formatters={"standard": {"format": LOG_FORMAT}},
             log_exceptions="never",  # unexpected errors are logged once, by the 500 handler
         ),
         exception_handlers=EXCEPTION_HANDLERS,

@@ -22,7 +22,7 @@ from service.db.models import Identity
 from service.db.session import create_db_engine, create_session_factory, display_url, sqlite_file
 from service.recognition.models import ModelPackError
 from service.recognition.photos import FilePhoto
-from service.settings import ConfigFileError, Settings
+from service.settings import LOG_FORMAT, ConfigFileError, Settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -180,7 +180,7 @@ def main(ctx: click.Context) -> None:
     """
     ctx.obj = Settings()
     try:
-        logging.basicConfig(level=ctx.obj.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=ctx.obj.log_level.upper(), format=LOG_FORMAT)
     except ValueError:
         raise click.ClickException(f"invalid setting FACEREC_LOG_LEVEL: {ctx.obj.log_level!r} is not a level") from None
     # FAISS reports at INFO which CPU build it tried first; that is noise for an operator.

@@ -41,6 +41,9 @@ def _default_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # one format for the CLI and the server
+
+
 class Settings(BaseSettings):
     """Service configuration; every field maps to ``FACEREC_<NAME>``."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -10,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from service.db.session import normalize_url
+from service.db.session import normalize_url, sqlite_file
 
 
 def migrations_dir() -> Path:
@@ -30,7 +31,10 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Upgrade the database schema to ``revision``."""
+    """Upgrade the database schema to ``revision`` (a new SQLite file's folder is created first)."""
+    path = sqlite_file(normalize_url(database_url))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(database_url), revision)
 
 
@@ -42,6 +46,13 @@ def downgrade(database_url: str, revision: str = "base") -> None:
 def is_up_to_date(engine: Engine, database_url: str) -> bool:
     """Whether the database is at the newest migration."""
     script = ScriptDirectory.from_config(alembic_config(database_url))
-    with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_heads()
+    # Reading the version is not a migration: keep Alembic's "Context impl ..." lines out of the log.
+    alembic_logger = logging.getLogger("alembic.runtime.migration")
+    level = alembic_logger.level
+    alembic_logger.setLevel(logging.WARNING)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_heads()
+    finally:
+        alembic_logger.setLevel(level)
     return set(current) == set(script.get_heads())
