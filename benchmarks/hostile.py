@@ -6,7 +6,8 @@ compress to a few hundred KB (pixel budget); a 1 GB text field streamed to the u
 cap). A server is started with its default limits on a temporary SQLite database, in a subprocess
 whose memory is read from /proc (peak per case: VmHWM reset before it, VmRSS sampled meanwhile).
 
-Usage: python benchmarks/hostile.py [--tile 32] [--photos 25] [--flood 5] [--blank 10] [--field-mb 1024]
+Usage: python benchmarks/hostile.py [--cases 1,2,3,4] [--tile 32] [--photos 25] [--flood 5] [--blank 10]
+       [--blank-size 10000x7900] [--field-bytes 1000000000]
 """
 
 from __future__ import annotations
@@ -284,138 +285,174 @@ def describe_errors(body: Any) -> tuple[int, int, list[str]]:
     return int(body.get("total_processed", 0)), budget, list(dict.fromkeys(errors))[:3]
 
 
+@dataclass
+class Run:
+    """A live server with two tokens of one domain, and what the cases found."""
+
+    url: str
+    pid: int
+    token_a: str
+    token_b: str
+    b_file: tuple[str, bytes]
+    b_alone: float = 0.0
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    a_batches: list[float] = field(default_factory=list)  # seconds each tiled batch held the worker
+
+
+def face_box(run: Run, source: Path) -> tuple[float, float, float, float]:
+    """The largest face of ``source`` as the server finds it."""
+    answer = post_batch(run.url, run.token_a, [(source.name, source.read_bytes())])
+    if answer.status != 200:
+        raise click.ClickException(f"batch of {source.name} failed: {answer.status} {answer.body}")
+    log = httpx.get(
+        f"{run.url}/api/batch-photos/logs/{answer.body['batch_id']}",
+        headers={"Authorization": run.token_a},
+        timeout=60,
+    ).json()
+    x1, y1, x2, y2 = log["entries"][0]["faces"][0]["box"]
+    return float(x1), float(y1), float(x2), float(y2)
+
+
+def tiled_batch(run: Run, a_files: list[tuple[str, bytes]], tile: int, tiled_kb: float) -> None:
+    """Case 1: one batch of tiled-face PNGs."""
+    with MemoryWatch(run.pid) as memory:
+        answer = post_batch(run.url, run.token_a, a_files)
+    if answer.status != 200:
+        raise click.ClickException(f"tiled batch failed: {answer.status} {answer.body}")
+    faces = batch_faces(run.url, run.token_a, answer.body["batch_id"])
+    run.a_batches.append(answer.seconds)
+    first = faces.per_photo[0] if faces.per_photo else (0, 0)
+    run.rows.append(
+        Row(
+            f"1. {len(a_files)} tiled PNGs in 1 batch",
+            answer.seconds,
+            f"{faces.detected:,} faces found, {faces.recognised:,} recognised ({faces.matched:,} matched)",
+            memory,
+        )
+    )
+    run.notes.append(
+        f"1. tiled PNG: 640x640, {640 // tile}x{640 // tile} tiles of {tile} px, {tiled_kb:.0f} KB; the detector "
+        f"finds {first[0]} faces in one (no limit), {first[1]} recognised with the default limits; "
+        f"(found, recognised) per photo: {sorted(set(faces.per_photo), reverse=True)}"
+    )
+
+
+def fairness(run: Run, a_files: list[tuple[str, bytes]], flood_size: int) -> None:
+    """Case 2: B's one photo while A has one batch, then while A floods the queue."""
+    for label, a_requests in (("2a", 1), ("2b", flood_size)):
+        with MemoryWatch(run.pid) as memory:
+            a_answers, b_answer = flood(run.url, run.token_a, run.token_b, a_files, run.b_file, a_requests)
+        accepted = [a for a in a_answers if a.status == 200]
+        refused = [a for a in a_answers if a.status != 200]
+        # Each accepted A batch held the worker from the previous A answer (or its start) to its own answer.
+        previous = min((a.started for a in accepted), default=0.0)
+        held = []
+        for answer in accepted:
+            held.append(answer.finished - max(previous, answer.started))
+            previous = answer.finished
+        run.a_batches.extend(held)
+        before_b = sum(1 for a in accepted if a.finished < b_answer.finished)
+        run.rows.append(
+            Row(
+                f"{label}. A: {a_requests} tiled batch{'es at once' if a_requests > 1 else ''}; B: 1 photo",
+                max(a.finished for a in [*a_answers, b_answer]) - min(a.started for a in a_answers),
+                f"B {b_answer.status} in {b_answer.seconds:.1f} s, after {before_b} of A's {len(accepted)} batches; "
+                f"A {len(accepted)}x200, {len(refused)} refused",
+                memory,
+            )
+        )
+        run.notes.append(
+            f"{label}. A's answers (s, in order): {[round(a.seconds, 1) for a in a_answers]}, statuses "
+            f"{[a.status for a in a_answers]}; A's batches held the worker {[round(h, 1) for h in held]} s; "
+            f"B (sent 2 s after A) answered in {b_answer.seconds:.1f} s (alone: {run.b_alone:.2f} s)"
+        )
+        if refused:
+            run.notes.append(
+                f"    A refused with Retry-After {[a.retry_after for a in refused]}: {str(refused[0].body)[:160]}"
+            )
+
+
+def blank_batch(run: Run, count: int, width: int, height: int) -> None:
+    """Case 3: blank PNGs of many pixels and few bytes, in one batch."""
+    data = blank_png(width, height)
+    with MemoryWatch(run.pid) as memory:
+        answer = post_batch(run.url, run.token_a, [(f"blank_{i:02d}.png", data) for i in range(count)])
+    processed, by_budget, errors = describe_errors(answer.body)
+    run.rows.append(
+        Row(
+            f"3. {count} blank {width}x{height} PNGs",
+            answer.seconds,
+            f"{answer.status}: {processed} processed, {by_budget} refused by the pixel budget",
+            memory,
+        )
+    )
+    run.notes.append(
+        f"3. blank PNG: {width}x{height} ({width * height / 1e6:.0f} MP decoded each, "
+        f"{count * width * height / 1e6:.0f} MP in all), {len(data) / 1024:.0f} KB; errors: {errors}"
+    )
+
+
+def huge_field(run: Run, size: int) -> None:
+    """Case 4: one text field of ``size`` bytes, streamed chunked and with a declared Content-Length."""
+    for chunked in (True, False):
+        framing = "chunked" if chunked else "Content-Length"
+        with MemoryWatch(run.pid) as memory:
+            answer = oversized_field(run.url, run.token_a, size, chunked)
+        run.rows.append(
+            Row(
+                f"4. {size / 1e9:g} GB text field ({framing})",
+                answer.seconds,
+                f"{answer.status} after {answer.body_bytes_sent / 1024:,.0f} KiB of the body sent",
+                memory,
+            )
+        )
+        run.notes.append(f"4. {framing}: {answer.detail}")
+
+
 @click.command()
+@click.option("--cases", default="1,2,3,4", show_default=True, help="which cases to run (case 5 is always printed)")
 @click.option("--tile", default=32, show_default=True, help="side in pixels of one face tile of the 640x640 PNG")
 @click.option("--photos", default=25, show_default=True, help="tiled photos per batch")
 @click.option("--flood", "flood_size", default=5, show_default=True, help="batches token A sends at once (cap: 4)")
 @click.option("--blank", default=10, show_default=True, help="blank PNGs in one batch")
 @click.option("--blank-size", default="10000x7900", show_default=True, help="WIDTHxHEIGHT of the blank PNGs")
-@click.option("--field-mb", default=1024, show_default=True, help="size of the streamed text field, MiB")
+@click.option("--field-bytes", default=1_000_000_000, show_default=True, help="size of the streamed text field")
 @click.option("--port", default=8768, show_default=True)
-def main(tile: int, photos: int, flood_size: int, blank: int, blank_size: str, field_mb: int, port: int) -> None:
+def main(
+    cases: str, tile: int, photos: int, flood_size: int, blank: int, blank_size: str, field_bytes: int, port: int
+) -> None:
     """Print what each hostile case cost the server (time, work done or refused, memory)."""
-    rows: list[Row] = []
-    notes: list[str] = []
+    chosen = {c.strip() for c in cases.split(",")}
     load_before = os.getloadavg()
     with live_server(port=port) as server:
         pid = server.process.pid
-        url = server.url
         startup_rss, startup_hwm = current_rss_mb(pid), peak_rss_mb(pid)
         with MemoryWatch(pid) as whole_run:
-            token_a = server.cli("token", "create", "--domain", "hostile", "--name", "A").strip().splitlines()[-1]
-            token_b = server.cli("token", "create", "--domain", "hostile", "--name", "B").strip().splitlines()[-1]
+            tokens = [
+                server.cli("token", "create", "--domain", "hostile", "--name", name).strip().splitlines()[-1]
+                for name in ("A", "B")
+            ]
             server.cli("enroll", str(GALLERY), "--domain", "hostile")
-
-            # Warm-up, and where the face is in the tile source.
-            warm = post_batch(url, token_a, [(TILE_SOURCE.name, TILE_SOURCE.read_bytes())])
-            if warm.status != 200:
-                raise click.ClickException(f"warm-up batch failed: {warm.status} {warm.body}")
-            log = httpx.get(
-                f"{url}/api/batch-photos/logs/{warm.body['batch_id']}", headers={"Authorization": token_a}, timeout=60
-            ).json()
-            box = tuple(log["entries"][0]["faces"][0]["box"])
+            run = Run(server.url, pid, tokens[0], tokens[1], (SINGLE_PHOTO.name, SINGLE_PHOTO.read_bytes()))
+            box = face_box(run, TILE_SOURCE)
             # An ordinary batch first, so the memory it takes (model arenas, batched embedding) is in the baseline.
-            ordinary = post_batch(url, token_a, [(p.name, p.read_bytes()) for p in shared_photos(20)])
-            b_file = (SINGLE_PHOTO.name, SINGLE_PHOTO.read_bytes())
-            b_alone = min(post_batch(url, token_b, [b_file]).seconds for _ in range(3))
+            ordinary = post_batch(run.url, run.token_a, [(p.name, p.read_bytes()) for p in shared_photos(20)])
+            run.b_alone = min(post_batch(run.url, run.token_b, [run.b_file]).seconds for _ in range(3))
             ready_rss = current_rss_mb(pid)
 
-            # 1. One batch of tiled faces.
-            tiled = tiled_face(TILE_SOURCE, (box[0], box[1], box[2], box[3]), tile)
+            tiled = tiled_face(TILE_SOURCE, box, tile)
             a_files = [(f"tiled_{i:03d}.png", tiled) for i in range(photos)]
-            with MemoryWatch(pid) as memory:
-                answer = post_batch(url, token_a, a_files)
-            if answer.status != 200:
-                raise click.ClickException(f"tiled batch failed: {answer.status} {answer.body}")
-            faces = batch_faces(url, token_a, answer.body["batch_id"])
-            one_a_batch = answer.seconds
-            per_photo = faces.per_photo[0] if faces.per_photo else (0, 0)
-            rows.append(
-                Row(
-                    f"1. {photos} tiled PNGs in 1 batch",
-                    answer.seconds,
-                    f"{faces.detected:,} faces found, {faces.recognised:,} recognised ({faces.matched:,} matched)",
-                    memory,
-                )
-            )
-            notes.append(
-                f"1. tiled PNG: 640x640, {640 // tile}x{640 // tile} tiles of {tile} px, {len(tiled) / 1024:.0f} KB; "
-                f"the detector finds {per_photo[0]} faces in one (no limit), {per_photo[1]} recognised with the "
-                f"default limits (first photo); per photo: {sorted(set(faces.per_photo))}"
-            )
-
-            # 2a. A sends one batch; B sends one photo 2 s later.
-            with MemoryWatch(pid) as memory:
-                a_answers, b_answer = flood(url, token_a, token_b, a_files, b_file, 1)
-            rows.append(
-                Row(
-                    "2a. A: 1 tiled batch; B: 1 photo",
-                    max(a.finished for a in [*a_answers, b_answer]) - min(a.started for a in a_answers),
-                    f"B {b_answer.status} in {b_answer.seconds:.1f} s; A {a_answers[0].seconds:.1f} s",
-                    memory,
-                )
-            )
-
-            # 2b. A floods (more than its cap of running + waiting batches); B sends one photo 2 s later.
-            with MemoryWatch(pid) as memory:
-                a_answers, b_answer = flood(url, token_a, token_b, a_files, b_file, flood_size)
-            accepted = [a for a in a_answers if a.status == 200]
-            refused = [a for a in a_answers if a.status != 200]
-            before_b = sum(1 for a in accepted if a.finished < b_answer.finished)
-            rows.append(
-                Row(
-                    f"2b. A: {flood_size} tiled batches at once; B: 1 photo",
-                    max(a.finished for a in [*a_answers, b_answer]) - min(a.started for a in a_answers),
-                    f"B {b_answer.status} in {b_answer.seconds:.1f} s; A {len(accepted)}x200, {len(refused)} refused",
-                    memory,
-                )
-            )
-            notes.append(
-                f"2. B's photo alone: {b_alone:.2f} s; one A batch alone: {one_a_batch:.1f} s. In 2b A's answers "
-                f"(s): {[round(a.seconds, 1) for a in a_answers]}, statuses {[a.status for a in a_answers]}, "
-                f"Retry-After {[a.retry_after for a in refused]}; B waited {b_answer.seconds:.1f} s = "
-                f"{(b_answer.seconds - b_alone) / one_a_batch:.2f} A batches; "
-                f"{before_b} of A's {len(accepted)} accepted batches finished before B's"
-            )
-            if refused:
-                notes.append(f"   A's refusal: {str(refused[0].body)[:200]}")
-
-            # 3. Blank PNGs with many pixels.
-            width, height = (int(v) for v in blank_size.lower().split("x"))
-            blank_data = blank_png(width, height)
-            with MemoryWatch(pid) as memory:
-                answer = post_batch(url, token_a, [(f"blank_{i:02d}.png", blank_data) for i in range(blank)])
-            processed, by_budget, errors = describe_errors(answer.body)
-            rows.append(
-                Row(
-                    f"3. {blank} blank {width}x{height} PNGs",
-                    answer.seconds,
-                    f"{answer.status}: {processed} processed, {by_budget} refused by the pixel budget",
-                    memory,
-                )
-            )
-            notes.append(
-                f"3. blank PNG: {width}x{height} ({width * height / 1e6:.0f} MP), {len(blank_data) / 1024:.0f} KB; "
-                f"errors: {errors}"
-            )
-            del blank_data
-
-            # 4. A huge text field, chunked and with a declared length.
-            size = field_mb * 1024 * 1024
-            for chunked in (True, False):
-                framing = "chunked" if chunked else "Content-Length"
-                with MemoryWatch(pid) as memory:
-                    field_answer = oversized_field(url, token_a, size, chunked)
-                rows.append(
-                    Row(
-                        f"4. {field_mb} MiB text field ({framing})",
-                        field_answer.seconds,
-                        f"{field_answer.status} after {field_answer.body_bytes_sent / 1024:,.0f} KiB sent",
-                        memory,
-                    )
-                )
-                notes.append(f"4. {framing}: {field_answer.detail}")
-            healthy = httpx.get(f"{url}/api/batch-photos/health", timeout=30).status_code
+            if "1" in chosen:
+                tiled_batch(run, a_files, tile, len(tiled) / 1024)
+            if "2" in chosen:
+                fairness(run, a_files, flood_size)
+            if "3" in chosen:
+                width, height = (int(v) for v in blank_size.lower().split("x"))
+                blank_batch(run, blank, width, height)
+            if "4" in chosen:
+                huge_field(run, field_bytes)
+            healthy = httpx.get(f"{run.url}/api/batch-photos/health", timeout=30).status_code
         end_rss = current_rss_mb(pid)
 
     click.echo(f"machine: {machine()}; load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after")
@@ -423,17 +460,23 @@ def main(tile: int, photos: int, flood_size: int, blank: int, blank_size: str, f
         f"server: default limits; RSS after start-up {startup_rss:.0f} MB (start-up peak {startup_hwm:.0f} MB); "
         f"warm-up: an ordinary batch of 20 shared photos took {ordinary.seconds:.1f} s ({ordinary.status})"
     )
-    header = f"{'case':<44} {'seconds':>8}  {'RSS before':>10} {'peak':>6} {'delta':>6}  outcome"
+    header = f"{'case':<46} {'seconds':>8}  {'RSS before':>10} {'peak':>6} {'delta':>6}  outcome"
     click.echo(header)
     click.echo("-" * len(header))
-    for row in rows:
+    for row in run.rows:
         m = row.memory
         click.echo(
-            f"{row.case:<44} {row.seconds:>8.2f}  {m.before:>7.0f} MB {m.peak:>6.0f} {m.delta:>+6.0f}  {row.outcome}"
+            f"{row.case:<46} {row.seconds:>8.2f}  {m.before:>7.0f} MB {m.peak:>6.0f} {m.delta:>+6.0f}  {row.outcome}"
         )
-    for note in notes:
+    for note in run.notes:
         click.echo(note)
-    run_peak = max([whole_run.peak, *(row.memory.peak for row in rows)])
+    if run.a_batches:
+        ordered = sorted(run.a_batches)
+        click.echo(
+            f"one tiled batch held the worker {ordered[0]:.1f}-{ordered[-1]:.1f} s "
+            f"(median {ordered[len(ordered) // 2]:.1f} s over {len(ordered)} batches; the machine's load varied)"
+        )
+    run_peak = max([whole_run.peak, *(row.memory.peak for row in run.rows)])
     click.echo(
         f"5. server RSS: {startup_rss:.0f} MB after start-up, {ready_rss:.0f} MB after enrolment and warm-up, "
         f"peak {run_peak:.0f} MB over the whole run (+{run_peak - ready_rss:.0f} MB over warm), "

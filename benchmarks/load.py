@@ -5,6 +5,8 @@ p50/p95 latency, how many answers were 503, and whether every accepted batch and
 
 Usage: python benchmarks/load.py [--clients 8] [--batches 20] [--photos 10] [--url URL --token T]
 Without --url a server is started on a temporary SQLite database.
+Hostile uploads (tiled faces, one token flooding beside another, blank huge PNGs, a 1 GB text field)
+are measured by ``benchmarks/hostile.py``.
 """
 
 from __future__ import annotations

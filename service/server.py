@@ -19,6 +19,7 @@ from weakref import WeakKeyDictionary
 
 import h11
 import uvicorn
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 from uvicorn.supervisors import Multiprocess
@@ -181,6 +182,7 @@ class GuardedH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the header deadline; at the cap, close the connection that has waited longest for headers."""
         super().connection_made(transport)
+        self.flow = _BodyFlow(transport, self)  # before any request: each request cycle takes this one
         self._watch()
         if len(self.connections) > self.max_connections:
             self._make_room()
@@ -216,11 +218,15 @@ class GuardedH11Protocol(H11Protocol):
         else:
             self._stop_header_timer()
         if state is h11.SEND_BODY:
-            self._body_progress = self.loop.time()
+            self.note_body_progress()
             if self._body_timer is None:
                 self._body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out)
         else:
             self._stop_body_timer()
+
+    def note_body_progress(self) -> None:
+        """Restart the body timeout: bytes arrived, or the app asked for more (time before that was the app's)."""
+        self._body_progress = self.loop.time()
 
     def _stop_header_timer(self) -> None:
         if self._header_timer is not None:
@@ -248,10 +254,9 @@ class GuardedH11Protocol(H11Protocol):
         self._body_timer = None
         if self.transport.is_closing() or self.conn.their_state is not h11.SEND_BODY:
             return
-        now = self.loop.time()
         if self.flow.read_paused or (self.cycle is not None and self.cycle.waiting_for_100_continue):
-            self._body_progress = now  # the client is waiting for the app, not the other way round
-        remaining = self._body_progress + self.body_timeout - now
+            self.note_body_progress()  # the client is waiting for the app, not the other way round
+        remaining = self._body_progress + self.body_timeout - self.loop.time()
         if remaining > 0:
             self._body_timer = self.loop.call_later(remaining, self._body_timed_out)
             return
@@ -267,3 +272,16 @@ class GuardedH11Protocol(H11Protocol):
         # Counted as gone at once, so that a burst of arrivals closes one connection each, not more.
         self.connections.discard(victim)
         victim.transport.close()
+
+
+class _BodyFlow(FlowControl):
+    """uvicorn's flow control, telling the protocol whenever the app asks for more of the request body."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: GuardedH11Protocol) -> None:
+        super().__init__(transport)
+        self._protocol = protocol
+
+    def resume_reading(self) -> None:
+        """Called by each ``receive()`` of the app (after any ``100 Continue``) and after each response."""
+        self._protocol.note_body_progress()
+        super().resume_reading()

@@ -143,13 +143,17 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """uvicorn serving ``create_app(settings)`` on a free loopback port, in a thread, configured as in production."""
+    """uvicorn serving ``create_app(settings)`` on a free loopback port, in a thread, configured as in production.
 
-    def __init__(self, settings: Settings) -> None:
+    ``stand_in`` serves another ASGI app instead, with the same uvicorn configuration (for protocol tests).
+    """
+
+    def __init__(self, settings: Settings, stand_in: Callable[..., object] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = create_app(settings)  # its state (services, runner) is there once the server has started
-        config = build_config(settings, self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        served = stand_in or self.app
+        config = build_config(settings, served, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -135,7 +135,7 @@ def recognize_photos(
         except ImageError as exc:
             return exc, time.perf_counter() - started
         if pixels_left is not None:
-            pixels_left -= image.pixels.shape[0] * image.pixels.shape[1]
+            pixels_left -= image.decoded_pixels
         observe.stage("decode", time.perf_counter() - started)
         return image, time.perf_counter() - started
 

@@ -7,7 +7,7 @@ import asyncio
 import math
 import threading
 import time
-from collections import Counter, OrderedDict, deque
+from collections import Counter, deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -37,14 +37,16 @@ class _Job:
 
 class BoundedRunner:
     """Runs jobs on ``workers`` threads with at most ``max_queued`` more waiting, and at most
-    ``max_per_key`` running or waiting for any one key (a token). Waiting jobs are served round-robin
-    across keys."""
+    ``max_per_key`` running or waiting for any one key (a token). Waiting jobs take turns across keys:
+    the key whose last job started longest ago (or that had none) goes next."""
 
     def __init__(self, workers: int, max_queued: int, max_per_key: int | None = None) -> None:
         self.workers = workers
         self.max_queued = max_queued
         self.max_per_key = max_per_key if max_per_key is not None else workers + max_queued
-        self._queues: OrderedDict[Hashable, deque[_Job]] = OrderedDict()
+        self._queues: dict[Hashable, deque[_Job]] = {}
+        self._served_at: dict[Hashable, int] = {}  # when each busy key last had a job started
+        self._ticks = 0
         self._pending_by_key: Counter[Hashable] = Counter()
         self._pending = 0
         self._job_seconds = INITIAL_JOB_SECONDS
@@ -97,12 +99,15 @@ class BoundedRunner:
         return result
 
     def _next_job(self) -> _Job:
-        key, queue = next(iter(self._queues.items()))
+        # The waiting key served longest ago goes first; a key with nothing running or waiting is forgotten,
+        # so a newcomer is served before a key that has just had its turn.
+        key = min(self._queues, key=lambda k: self._served_at.get(k, -1))
+        queue = self._queues[key]
         job = queue.popleft()
-        if queue:
-            self._queues.move_to_end(key)  # this key waits for every other key's turn
-        else:
+        if not queue:
             del self._queues[key]
+        self._ticks += 1
+        self._served_at[key] = self._ticks
         return job
 
     def _work(self) -> None:
@@ -127,6 +132,7 @@ class BoundedRunner:
             self._pending_by_key[key] -= 1
             if self._pending_by_key[key] <= 0:
                 del self._pending_by_key[key]
+                self._served_at.pop(key, None)
             if seconds > 0.01:  # a cancelled job says nothing about how long work takes
                 self._job_seconds = 0.8 * self._job_seconds + 0.2 * seconds
 

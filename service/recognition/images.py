@@ -29,6 +29,7 @@ class DecodedImage:
     width: int  # original width after EXIF orientation
     height: int  # original height after EXIF orientation
     format: str
+    decoded_pixels: int = 0  # pixels the decoder produced (what the photo cost), before any scaling down
 
 
 def _describe_unknown(data: bytes) -> str:
@@ -114,22 +115,30 @@ def decode_image(
             )
         try:
             img.load()
-            decoded_width = img.size[0]
-            oriented = ImageOps.exif_transpose(img) or img
-            rgb = _to_rgb(oriented)
+            decoded_width, decoded_height = img.size
+            ImageOps.exif_transpose(img, in_place=True)  # in place: a copy of a big photo would double its memory
+            rgb = _to_rgb(img)
         except Image.DecompressionBombError:
             raise ImageError(_BOMB_MESSAGE) from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise ImageError(f"Image data is corrupt or truncated ({exc})") from None
 
-    width, height = (raw_width, raw_height)
-    if rgb.size[0] != decoded_width:  # EXIF orientation swapped the axes
-        width, height = height, width
-    if max_side and max(rgb.size) > max_side:
-        factor = max(rgb.size) / max_side
-        rgb = rgb.resize(
-            (max(1, round(rgb.size[0] / factor)), max(1, round(rgb.size[1] / factor))), Image.Resampling.BILINEAR
-        )
-    scale = width / rgb.size[0]
-    pixels = np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
-    return DecodedImage(pixels=pixels, scale=scale, width=width, height=height, format=fmt)
+        width, height = (raw_width, raw_height)
+        if rgb.size[0] != decoded_width:  # EXIF orientation swapped the axes
+            width, height = height, width
+        if max_side and max(rgb.size) > max_side:
+            factor = max(rgb.size) / max_side
+            rgb = rgb.resize(
+                (max(1, round(rgb.size[0] / factor)), max(1, round(rgb.size[1] / factor))), Image.Resampling.BILINEAR
+            )
+        scale = width / rgb.size[0]
+        # Converted while the file is open: ``rgb`` may be the opened image itself, unusable once closed.
+        pixels = np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
+    return DecodedImage(
+        pixels=pixels,
+        scale=scale,
+        width=width,
+        height=height,
+        format=fmt,
+        decoded_pixels=decoded_width * decoded_height,
+    )

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from service.db.session import create_db_engine, create_session_factory
 from service.settings import Settings
@@ -48,7 +48,6 @@ def store_large_batch(database_url: str) -> None:
 
 @pytest.fixture
 def small_pool_server(settings: Settings) -> Iterator[LiveServer]:
-    store_large_batch(settings.database_url)
     small = settings.model_copy(update={"db_pool_size": POOL, "db_max_overflow": 0, "db_pool_timeout": 2.0})
     with LiveServer(small) as server:
         yield server
@@ -73,8 +72,9 @@ def start_download(server: LiveServer, token: str) -> tuple[socket.socket, bytes
 
 
 def test_stalled_csv_downloads_do_not_starve_other_requests_of_database_connections(
-    small_pool_server: LiveServer, tokens: Callable[..., str]
+    small_pool_server: LiveServer, settings: Settings, tokens: Callable[..., str]
 ) -> None:
+    store_large_batch(settings.database_url)
     token = tokens()
     downloads = []
     try:
@@ -91,3 +91,21 @@ def test_stalled_csv_downloads_do_not_starve_other_requests_of_database_connecti
     finally:
         for sock in downloads:
             sock.close()
+
+
+def test_a_request_that_finds_no_free_connection_in_time_is_a_503_with_retry_after(
+    small_pool_server: LiveServer, tokens: Callable[..., str]
+) -> None:
+    token = tokens()
+    engine: Engine = small_pool_server.app.state.services.engine  # the server runs in this process
+    with httpx.Client(base_url=small_pool_server.url, headers=auth(token), timeout=30) as http:
+        held = [engine.connect() for _ in range(POOL)]  # every connection of the server's pool, busy
+        try:
+            busy = http.get("/api/batch-photos/logs")
+        finally:
+            for connection in held:
+                connection.close()
+        assert busy.status_code == 503
+        assert busy.json() == {"success": False, "error": "Database unavailable"}
+        assert int(busy.headers["Retry-After"]) > 0
+        assert http.get("/api/batch-photos/logs").status_code == 200

@@ -22,7 +22,7 @@ HEALTH = "/api/batch-photos/health"
 
 def services_of(server: LiveServer) -> Services:
     """The running app's services (the server runs in this process)."""
-    services: Services = server.server.config.app.state.services  # type: ignore[attr-defined]
+    services: Services = server.app.state.services
     return services
 
 

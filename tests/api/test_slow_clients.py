@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -106,6 +109,28 @@ def upload_head(token: str, content_length: int, extra: str = "") -> bytes:
         f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {content_length}\r\n"
         f"{extra}\r\n"
     ).encode()
+
+
+def late_reader(release: threading.Event) -> Callable[..., Any]:
+    """An ASGI app that reads the request body only once ``release`` is set, then answers its length."""
+
+    async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            return
+        while not release.is_set():  # busy elsewhere (a queue, a slow database) until the test says so
+            await asyncio.sleep(0.01)
+        size, more = 0, True
+        while more:
+            message = await receive()
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        answer = str(size).encode()
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(answer))]}
+        )
+        await send({"type": "http.response.body", "body": answer})
+
+    return app
 
 
 @pytest.fixture
@@ -213,6 +238,34 @@ def test_a_slow_but_steady_body_is_received_whole(quick: Settings, tokens: Calla
         response, _ = read_until_closed(sock, within=10)  # the answer, then the close the 4xx asks for
     assert len(pieces) * 0.4 > 2 * quick.body_timeout
     assert response.startswith(b"HTTP/1.1 400")  # no photos: the body was read to the end and judged
+
+
+def test_a_client_waiting_for_100_continue_is_not_timed_out_while_the_app_is_busy(quick: Settings) -> None:
+    release = threading.Event()
+    head = b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+    with LiveServer(quick, stand_in=late_reader(release)) as server, connect(server) as sock:
+        sock.sendall(head)
+        assert stays_open(sock, 2.5 * quick.body_timeout)
+        release.set()
+        assert sock.recv(1024).startswith(b"HTTP/1.1 100")
+        # From the moment the app asks for the body, the client has the whole body timeout to send it.
+        assert stays_open(sock, 0.7 * quick.body_timeout)
+        sock.sendall(b"hello")
+        response, _ = read_until_closed(sock, within=5)
+    assert response.startswith(b"HTTP/1.1 200")
+    assert response.endswith(b"\r\n\r\n5")
+
+
+def test_a_body_the_app_is_slow_to_read_is_not_cut_off(quick: Settings) -> None:
+    release = threading.Event()
+    body = b"x" * (256 * 1024)  # past uvicorn's 64 KB buffer: the server stops reading until the app does
+    with LiveServer(quick, stand_in=late_reader(release)) as server, connect(server) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        assert stays_open(sock, 2 * quick.body_timeout)
+        release.set()
+        response, _ = read_until_closed(sock, within=5)
+    assert response.startswith(b"HTTP/1.1 200")
+    assert response.endswith(b"\r\n\r\n%d" % len(body))
 
 
 # ----- connection floods --------------------------------------------------------------------------------
