@@ -150,7 +150,8 @@ def recognize_photos(
             continue
         started = time.perf_counter()
         try:
-            candidates = model.detect(image)
+            # Largest faces first: the limits keep the ones a person would look at and count the rest.
+            kept, found = model.detect_largest(image, max(0, min(limits.max_faces_per_photo, faces_left)))
         except ImageError as exc:
             outcome.errors.append(FileError(filename=filename, error=str(exc)))
             observe.photo(usable=False)
@@ -158,10 +159,8 @@ def recognize_photos(
             continue
         observe.stage("detect", time.perf_counter() - started)
         seconds = read_seconds + time.perf_counter() - started
-        # Largest faces first: the limits keep the ones a person would look at and count the rest.
-        kept = candidates[: max(0, min(limits.max_faces_per_photo, faces_left))]
         faces_left -= len(kept)
-        detected.append(_Detected(position, filename, kept, seconds, utcnow(), found=len(candidates)))
+        detected.append(_Detected(position, filename, kept, seconds, utcnow(), found=found))
 
     crops = [c.crop for item in detected for c in item.candidates]
     shared_started = time.perf_counter()

@@ -121,6 +121,11 @@ class FaceModel:
 
     def detect(self, image: DecodedImage) -> list[FaceCandidate]:
         """Detect and align every face of a photo, largest first; :class:`ImageError` if it cannot be searched."""
+        candidates, _ = self.detect_largest(image, None)
+        return candidates
+
+    def detect_largest(self, image: DecodedImage, limit: int | None) -> tuple[list[FaceCandidate], int]:
+        """The ``limit`` largest faces of a photo, aligned, and how many faces it holds in all."""
         self.check_shape(image)
         pixels = image.pixels
         try:
@@ -129,19 +134,23 @@ class FaceModel:
             )
         except cv2.error as exc:  # an image OpenCV cannot resize; one photo's problem, not the batch's
             raise ImageError(f"The face detector could not process this image ({image.width}x{image.height})") from exc
+        found = len(boxes) if landmarks is not None else 0
+        areas = [max(0.0, float(b[2] - b[0])) * max(0.0, float(b[3] - b[1])) for b in boxes[:found]]
+        # Only the faces that will be used are aligned: a crowd of tiny faces must not cost an alignment each.
+        largest = sorted(range(found), key=lambda i: areas[i], reverse=True)[:limit]
         candidates = []
-        for row, points in zip(boxes, landmarks if landmarks is not None else [], strict=False):
-            crop = align_face(pixels, points)
+        for i in largest:
+            row, points = boxes[i], landmarks[i]
             scaled_box = tuple(float(v) * image.scale for v in row[:4])
             candidates.append(
                 FaceCandidate(
                     box=(scaled_box[0], scaled_box[1], scaled_box[2], scaled_box[3]),
                     det_score=float(row[4]),
                     landmarks=points * image.scale,
-                    crop=crop,
+                    crop=align_face(pixels, points),
                 )
             )
-        if not candidates and pixels.shape[:2] == (ALIGNED_SIZE, ALIGNED_SIZE):
+        if not found and pixels.shape[:2] == (ALIGNED_SIZE, ALIGNED_SIZE) and limit != 0:
             # Already an aligned face crop: nothing for the detector to find, but the recogniser's input.
             candidates.append(
                 FaceCandidate(
@@ -152,7 +161,8 @@ class FaceModel:
                     aligned_input=True,
                 )
             )
-        return sorted(candidates, key=lambda c: c.area, reverse=True)
+            found = 1
+        return candidates, found
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """L2-normalised embeddings of aligned crops, run through the recogniser in batches."""
