@@ -125,6 +125,18 @@ def tokens(settings: Settings) -> Iterator[Callable[..., str]]:
     engine.dispose()
 
 
+@pytest.fixture
+def admin(tokens: Callable[..., str]) -> str:
+    """An admin token of domain example.com."""
+    return tokens("example.com", "admin")
+
+
+@pytest.fixture
+def user(tokens: Callable[..., str]) -> str:
+    """A user token of domain example.com."""
+    return tokens("example.com", "user")
+
+
 # ----- models -------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def face_model() -> FaceModel:

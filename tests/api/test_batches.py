@@ -30,11 +30,6 @@ EXPECTED = {
 
 
 @pytest.fixture
-def admin(tokens: Callable[..., str]) -> str:
-    return tokens("example.com", "admin")
-
-
-@pytest.fixture
 def enrolled(client: httpx.Client, admin: str) -> dict[str, int]:
     return enroll_knn_train(client, admin)
 

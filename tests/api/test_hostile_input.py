@@ -68,11 +68,6 @@ def hostile_files() -> list[tuple[str, bytes, str | None]]:
     ]
 
 
-@pytest.fixture
-def admin(tokens: Callable[..., str]) -> str:
-    return tokens("example.com", "admin")
-
-
 def test_a_batch_of_hostile_files_keeps_the_good_ones_and_explains_the_rest(
     client: httpx.Client, admin: str, live_server: LiveServer
 ) -> None:

@@ -15,11 +15,6 @@ OBAMA_TRAIN = sorted((KNN / "train" / "obama").iterdir())
 OBAMA_PROBE = KNN / "test" / "obama1.jpg"
 
 
-@pytest.fixture
-def admin(tokens: Callable[..., str]) -> str:
-    return tokens("example.com", "admin")
-
-
 def create(client: httpx.Client, token: str, name: str, *paths) -> httpx.Response:  # type: ignore[no-untyped-def]
     return client.post("/api/identities", headers=auth(token), data={"name": name}, files=photo_files(*paths))
 

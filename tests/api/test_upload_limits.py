@@ -20,16 +20,6 @@ GOOD = (KNN / "test" / "obama1.jpg").read_bytes()
 BOUNDARY = "facerecboundary"
 
 
-@pytest.fixture
-def user(tokens: Callable[..., str]) -> str:
-    return tokens("example.com", "user")
-
-
-@pytest.fixture
-def admin(tokens: Callable[..., str]) -> str:
-    return tokens("example.com", "admin")
-
-
 def part(name: str, content: bytes, filename: bytes | None = None, disposition_extra: bytes = b"") -> bytes:
     disposition = b'form-data; name="' + name.encode() + b'"'
     if filename is not None:

@@ -8,18 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import KNN, LiveServer, auth, enroll_knn_train, photo_files
 from tests.web.conftest import PageProblems
 
 THREE = [KNN / "test" / name for name in ("obama1.jpg", "johnsnow_test1.jpg", "alex_lacamoire1.jpg")]
-
-
-@pytest.fixture
-def admin(tokens: Callable[..., str]) -> str:
-    return tokens("example.com", "admin")
 
 
 def sign_in(page: Page, server: LiveServer, token: str, *, remember: bool = False) -> None:
