@@ -57,3 +57,21 @@ def test_a_metrics_token_protects_the_route_when_configured(settings: Settings) 
         assert http.get("/metrics").status_code == 401
         assert http.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert http.get("/metrics", headers={"Authorization": "Bearer scrape-secret"}).status_code == 200
+
+
+def test_without_a_metrics_token_only_loopback_clients_may_scrape(settings: Settings) -> None:
+    behind_proxy = settings.model_copy(update={"trusted_proxies": "127.0.0.1"})
+    with LiveServer(behind_proxy) as server, httpx.Client(base_url=server.url) as http:
+        assert http.get("/metrics").status_code == 200
+        remote = http.get("/metrics", headers={"X-Forwarded-For": "203.0.113.5"})
+        assert remote.status_code == 403
+        assert "FACEREC_METRICS_TOKEN" in remote.json()["error"]
+
+
+def test_with_a_metrics_token_a_remote_scraper_holding_it_is_served(settings: Settings) -> None:
+    guarded = settings.model_copy(update={"trusted_proxies": "127.0.0.1", "metrics_token": "scrape-secret"})
+    with LiveServer(guarded) as server, httpx.Client(base_url=server.url) as http:
+        response = http.get(
+            "/metrics", headers={"X-Forwarded-For": "203.0.113.5", "Authorization": "Bearer scrape-secret"}
+        )
+    assert response.status_code == 200
