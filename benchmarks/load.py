@@ -43,18 +43,26 @@ class LoadReport:
 
 
 def run_load(
-    url: str, token: str, clients: int, batches: int, photos: list[Path], time_limit: float = 600
+    url: str,
+    token: str,
+    clients: int,
+    batches: int,
+    photos: list[Path],
+    time_limit: float | None = 600,
+    max_retries: int = MAX_RETRIES,
+    report: LoadReport | None = None,
 ) -> LoadReport:
-    """Drive the server and collect a :class:`LoadReport`; stops at ``time_limit`` seconds."""
-    report = LoadReport()
+    """Drive the server and collect a :class:`LoadReport` (into ``report`` if given, so a caller can watch it
+    fill); stops at ``time_limit`` seconds unless that is None."""
+    report = report if report is not None else LoadReport()
     lock = threading.Lock()
-    deadline = time.monotonic() + time_limit
+    deadline = time.monotonic() + time_limit if time_limit is not None else float("inf")
     parts = multipart(photos)
 
     def client() -> None:
         with httpx.Client(base_url=url, headers={"Authorization": token}, timeout=300) as http:
             for _ in range(batches):
-                for _attempt in range(MAX_RETRIES + 1):
+                for _attempt in range(max_retries + 1):
                     if time.monotonic() > deadline:
                         return
                     started = time.perf_counter()
@@ -88,7 +96,7 @@ def run_load(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=time_limit + 60)
+        thread.join(timeout=time_limit + 60 if time_limit is not None else None)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import queue
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -17,6 +22,7 @@ import pytest
 import uvicorn
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.app import create_app
 from service.db import migrate
@@ -111,18 +117,23 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def tokens(settings: Settings) -> Iterator[Callable[..., str]]:
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """A session factory on this test's database."""
+    engine = create_db_engine(database_url)
+    yield create_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def tokens(sessions: sessionmaker[Session]) -> Callable[..., str]:
     """Create a token: ``tokens(domain, role="user")`` -> secret."""
-    engine = create_db_engine(settings.database_url)
-    sessions = create_session_factory(engine)
 
     def create(domain: str = "example.com", role: str = "user", name: str = "") -> str:
         with sessions.begin() as session:
             _, secret = token_queries.create_token(session, domain, role, name)  # type: ignore[arg-type]
         return secret
 
-    yield create
-    engine.dispose()
+    return create
 
 
 @pytest.fixture
@@ -209,6 +220,110 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], seconds: floa
             assert process.poll() is None, "the server exited"
             assert time.monotonic() < deadline, "the server did not come up"
             time.sleep(0.2)
+
+
+@pytest.fixture
+def facerec_env(settings: Settings) -> dict[str, str]:
+    """This test's settings as ``FACEREC_*`` variables for a ``facerec`` subprocess (none inherited)."""
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("FACEREC_")}
+    return {
+        **inherited,
+        "FACEREC_DATABASE_URL": settings.database_url,
+        "FACEREC_STORAGE_DIR": str(settings.storage_dir),
+        "FACEREC_INDEX_DIR": str(settings.index_dir),
+        "FACEREC_INFERENCE_THREADS": "2",
+        "FACEREC_LOG_LEVEL": "WARNING",
+    }
+
+
+class ServerProcess:
+    """``facerec serve`` in a subprocess, as an operator runs it: started until healthy, stopped or killed.
+
+    Its log is read line by line, so a test can wait for a point in the server's work (``wait_for_log``)
+    instead of sleeping and hoping the server got there.
+    """
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.env = env
+        self.args = args
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._lines: queue.Queue[str] = queue.Queue()
+
+    def start(self) -> ServerProcess:
+        """Start the server and wait until its health route answers 200."""
+        self._lines = queue.Queue()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service", "serve", "--port", str(self.port), *self.args],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        threading.Thread(target=self._read_log, args=(self.process,), daemon=True).start()
+        response = wait_until_healthy(self.url, self.process)
+        assert response.status_code == 200, response.text
+        return self
+
+    def _read_log(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stderr is not None
+        for raw in process.stderr:  # drained always, so the server never blocks on a full pipe
+            self._lines.put(raw.decode("utf-8", "replace"))
+
+    def wait_for_log(self, text: str, seconds: float = 120) -> str:
+        """The first log line from now on that contains ``text``."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"the server never logged {text!r}") from None
+            if text in line:
+                return line
+
+    def kill(self) -> None:
+        """SIGKILL: the server gets no chance to clean up."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Terminate the server if it runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def worker_held(server: LiveServer) -> Iterator[threading.Event]:
+    """Occupy one of the server's inference workers with a job that ends when the yielded event is set (or
+    the block ends): the state of a server busy with another batch, reached without racing requests."""
+    release = threading.Event()
+    runner = server.app.state.services.runner
+    before = runner.pending
+    holder = threading.Thread(target=lambda: asyncio.run(runner.run("holder", release.wait, 120)), daemon=True)
+    holder.start()
+    try:
+        while runner.pending <= before:
+            release.wait(0.01)
+        yield release
+    finally:
+        release.set()
+        holder.join(30)
+
+
+@pytest.fixture
+def held_server(settings: Settings) -> Iterator[LiveServer]:
+    """A live server with one inference worker, no queue, and that worker held until the test ends."""
+    busy = settings.model_copy(update={"inference_workers": 1, "max_queued_batches": 0})
+    with LiveServer(busy) as server, worker_held(server):
+        yield server
 
 
 def auth(token: str) -> dict[str, str]:

@@ -160,6 +160,7 @@ def recognize_photos(
         observe.stage("detect", time.perf_counter() - started)
         seconds = read_seconds + time.perf_counter() - started
         faces_left -= len(kept)
+        logger.debug("photo detected %s file=%r faces=%d", log_label, filename, found)
         detected.append(_Detected(position, filename, kept, seconds, utcnow(), found=found))
 
     crops = [c.crop for item in detected for c in item.candidates]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from service.recognition.faces import FaceModel
 from service.recognition.images import ImageError
 from service.recognition.photos import PhotoSource, clean_filename, load_photo
 
+logger = logging.getLogger("service.gallery")
 MAX_NAME_LENGTH = 255
 THUMBNAIL_QUALITY = 85
 
@@ -120,6 +122,7 @@ def prepare_faces(
         except ImageError as exc:
             rejected.append(Rejected(filename, str(exc)))
             continue
+        logger.debug("enrollment photo read file=%r faces=%d", filename, len(candidates))
         if not candidates:
             rejected.append(Rejected(filename, "No face found in the photo"))
             continue

@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from service.db.session import create_db_engine, create_session_factory
+from service.db.models import ApiToken
 from service.db.tokens import hash_token, revoke_token
-from service.settings import Settings
 from tests.conftest import auth
 
 
@@ -39,18 +40,14 @@ def test_missing_or_wrong_tokens_get_401_with_the_error_body(client: httpx.Clien
     assert body["error"]
 
 
-def test_a_revoked_token_gets_401(client: httpx.Client, tokens: Callable[..., str], settings: Settings) -> None:
+def test_a_revoked_token_gets_401(
+    client: httpx.Client, tokens: Callable[..., str], sessions: sessionmaker[Session]
+) -> None:
     token = tokens("example.com", "user")
     assert client.get("/api/auth/me", headers=auth(token)).status_code == 200
-    engine = create_db_engine(settings.database_url)
-    with create_session_factory(engine).begin() as session:
-        from sqlalchemy import select
-
-        from service.db.models import ApiToken
-
+    with sessions.begin() as session:
         row = session.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).one()
         revoke_token(session, row.id)
-    engine.dispose()
     response = client.get("/api/auth/me", headers=auth(token))
     assert response.status_code == 401
     assert response.json()["success"] is False

@@ -4,77 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
+from sqlalchemy.orm import Session, sessionmaker
 
-from service.db.session import create_db_engine, create_session_factory
-from service.db.tokens import create_token
 from service.gallery.gallery import Gallery
 from service.search.store import IndexStore
-from tests.conftest import FACES, KNN, auth, free_port, photo_files, wait_until_healthy
+from service.settings import Settings
+from tests.conftest import FACES, KNN, ServerProcess, auth, photo_files
 
 BIG = FACES / "facenet_pytorch" / "data" / "test_images" / "shea_whigham" / "1.jpg"
 
 
-class Served:
-    """``facerec serve`` in a subprocess that a test may kill."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--port", str(self.port)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        assert wait_until_healthy(self.url, self.process).status_code == 200
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-
 @pytest.fixture
-def served(database_url: str, tmp_path: Path) -> Iterator[Served]:
-    env = {
-        **os.environ,
-        "FACEREC_DATABASE_URL": database_url,
-        "FACEREC_STORAGE_DIR": str(tmp_path / "storage"),
-        "FACEREC_INDEX_DIR": str(tmp_path / "index"),
-        "FACEREC_LOG_LEVEL": "WARNING",
-    }
-    server = Served(env)
+def served(facerec_env: dict[str, str]) -> Iterator[ServerProcess]:
+    """A server whose log shows each photo's progress, so the test can kill it at a known point."""
+    server = ServerProcess({**facerec_env, "FACEREC_LOG_LEVEL": "DEBUG"})
     yield server
     server.stop()
-
-
-def admin_token(database_url: str) -> str:
-    engine = create_db_engine(database_url)
-    with create_session_factory(engine).begin() as session:
-        _, secret = create_token(session, "example.com", "admin")
-    engine.dispose()
-    return secret
 
 
 def variants(count: int) -> list[tuple[str, tuple[str, bytes, str]]]:
@@ -88,8 +39,9 @@ def variants(count: int) -> list[tuple[str, tuple[str, bytes, str]]]:
     return parts
 
 
-def send_and_kill(served: Served, method: str, path: str, seconds: float, **kwargs) -> None:  # type: ignore[no-untyped-def]
-    """Send a request in the background and SIGKILL the server while it is working on it."""
+def send_and_kill(served: ServerProcess, progress: str, method: str, path: str, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    """Send a request in the background and SIGKILL the server as soon as it logs ``progress`` for it:
+    the first of 40 photos is done, so the rest of the work (and its commit) is still ahead."""
 
     def send() -> None:
         with contextlib.suppress(httpx.TransportError):  # the server dies under the request, as intended
@@ -97,21 +49,26 @@ def send_and_kill(served: Served, method: str, path: str, seconds: float, **kwar
 
     sender = threading.Thread(target=send)
     sender.start()
-    time.sleep(seconds)
+    served.wait_for_log(progress)
     served.kill()
     sender.join()
 
 
-def test_a_batch_killed_midway_leaves_no_partial_batch(served: Served, database_url: str) -> None:
+def test_a_batch_killed_midway_leaves_no_partial_batch(served: ServerProcess, admin: str) -> None:
     served.start()
-    token = admin_token(database_url)
+    token = admin
     with httpx.Client(base_url=served.url, timeout=120) as http:
         done = http.post(
             "/api/batch-photos/recognize", headers=auth(token), files=photo_files(KNN / "test" / "obama1.jpg")
         )
         assert done.status_code == 200
     send_and_kill(
-        served, "POST", "/api/batch-photos/recognize", 1.5, headers=auth(token), files=photo_files(*[BIG] * 40)
+        served,
+        "photo detected",
+        "POST",
+        "/api/batch-photos/recognize",
+        headers=auth(token),
+        files=photo_files(*[BIG] * 40),
     )
 
     served.start()
@@ -125,10 +82,10 @@ def test_a_batch_killed_midway_leaves_no_partial_batch(served: Served, database_
 
 
 def test_an_enrollment_killed_midway_leaves_sql_and_index_in_agreement(
-    served: Served, database_url: str, tmp_path: Path
+    served: ServerProcess, admin: str, sessions: sessionmaker[Session], settings: Settings
 ) -> None:
     served.start()
-    token = admin_token(database_url)
+    token = admin
     with httpx.Client(base_url=served.url, timeout=120) as http:
         ok = http.post(
             "/api/identities",
@@ -138,7 +95,13 @@ def test_an_enrollment_killed_midway_leaves_sql_and_index_in_agreement(
         )
         assert ok.status_code == 201
     send_and_kill(
-        served, "POST", "/api/identities", 1.0, headers=auth(token), data={"name": "obama"}, files=variants(40)
+        served,
+        "enrollment photo read",
+        "POST",
+        "/api/identities",
+        headers=auth(token),
+        data={"name": "obama"},
+        files=variants(40),
     )
 
     served.start()
@@ -151,8 +114,6 @@ def test_an_enrollment_killed_midway_leaves_sql_and_index_in_agreement(
         ).json()
         assert body["success"] is True
 
-    engine = create_db_engine(database_url)
-    gallery = Gallery(create_session_factory(engine), IndexStore(tmp_path / "index", 512, "buffalo_s"))
+    gallery = Gallery(sessions, IndexStore(settings.index_dir, 512, "buffalo_s"))
     check = gallery.verify("example.com", repair=False)
-    engine.dispose()
     assert check.consistent, check.problems

@@ -3,11 +3,9 @@ with a clear 4xx/503, while good photos in an acceptable request are always kept
 
 from __future__ import annotations
 
-import asyncio
 import io
 import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -201,33 +199,15 @@ def test_uploads_beyond_the_servers_upload_space_get_503_and_the_space_comes_bac
 
 
 # ----- the queue is checked before the body is read ---------------------------------------------------------
-@pytest.fixture
-def busy_server(settings: Settings) -> Iterator[LiveServer]:
-    """A server whose only inference worker is held by a job the test releases at the end."""
-    busy = settings.model_copy(update={"inference_workers": 1, "max_queued_batches": 0})
-    release = threading.Event()
-    with LiveServer(busy) as server:
-        runner = server.app.state.services.runner
-        holder = threading.Thread(target=lambda: asyncio.run(runner.run("test", release.wait, 60)), daemon=True)
-        holder.start()
-        try:
-            while runner.pending < 1:
-                release.wait(0.01)
-            yield server
-        finally:
-            release.set()
-            holder.join(30)
-
-
-def test_a_full_queue_refuses_an_upload_before_its_body_is_sent(busy_server: LiveServer, user: str) -> None:
-    with open_upload(busy_server.url, user, "/api/batch-photos/recognize", 200 * 1024 * 1024) as sock:
+def test_a_full_queue_refuses_an_upload_before_its_body_is_sent(held_server: LiveServer, user: str) -> None:
+    with open_upload(held_server.url, user, "/api/batch-photos/recognize", 200 * 1024 * 1024) as sock:
         head = read_response_head(sock)  # not one byte of the 200 MB body has been sent
     assert head.startswith("HTTP/1.1 503"), head
     assert "retry-after:" in head.lower()
 
 
-def test_a_full_queue_refuses_an_enrollment_too(busy_server: LiveServer, admin: str) -> None:
-    with httpx.Client(base_url=busy_server.url, timeout=60) as http:
+def test_a_full_queue_refuses_an_enrollment_too(held_server: LiveServer, admin: str) -> None:
+    with httpx.Client(base_url=held_server.url, timeout=60) as http:
         response = post_raw(http, "/api/identities", admin, body(part("name", b"A"), part("photos[]", GOOD, b"a.jpg")))
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) >= 1

@@ -2,54 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from service.db.session import create_db_engine, create_session_factory
-from service.db.tokens import create_token
-from tests.conftest import KNN, free_port, photo_files
+from tests.conftest import KNN, ServerProcess, photo_files
 
 PROBE = KNN / "test" / "obama1.jpg"
 
 
 @pytest.fixture
-def admin_token(database_url: str) -> str:
-    engine = create_db_engine(database_url)
-    with create_session_factory(engine).begin() as session:
-        _, token = create_token(session, "example.com", "admin")
-    engine.dispose()
-    return token
-
-
-@pytest.fixture
-def two_workers(database_url: str, admin_token: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "FACEREC_DATABASE_URL": database_url,
-        "FACEREC_STORAGE_DIR": str(tmp_path / "storage"),
-        "FACEREC_INDEX_DIR": str(tmp_path / "index"),
-        "FACEREC_LOG_LEVEL": "WARNING",
-        "FACEREC_INFERENCE_THREADS": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", "2"], env=env
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        pids = worker_pids(url, admin_token, deadline=time.monotonic() + 90)
+def two_workers(facerec_env: dict[str, str], admin: str) -> Iterator[str]:
+    with ServerProcess({**facerec_env, "FACEREC_INFERENCE_THREADS": "1"}, "--workers", "2") as server:
+        pids = worker_pids(server.url, admin, deadline=time.monotonic() + 90)
         assert len(pids) == 2, "both workers should answer"
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+        yield server.url
 
 
 def worker_pid(http: httpx.Client, token: str) -> int:
@@ -86,8 +55,8 @@ def primary_person(http: httpx.Client) -> str:
     return str(http.get(body["log_url"]).json()["entries"][0]["primary_result"]["person"])
 
 
-def test_every_worker_sees_an_enrollment_and_a_deletion_at_once(two_workers: str, admin_token: str) -> None:
-    one, other = pinned_clients(two_workers, admin_token)
+def test_every_worker_sees_an_enrollment_and_a_deletion_at_once(two_workers: str, admin: str) -> None:
+    one, other = pinned_clients(two_workers, admin)
     try:
         assert primary_person(one) == primary_person(other) == "Unknown"  # both indexes loaded, empty
 

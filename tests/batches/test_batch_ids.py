@@ -6,10 +6,9 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.batches.ids import is_batch_id
-from service.db.session import create_db_engine, create_session_factory
-from service.settings import Settings
 from tests.batches.stored import store_batch
 from tests.conftest import auth
 
@@ -23,11 +22,9 @@ def test_a_batch_id_with_anything_after_it_is_not_a_batch_id(suffix: str) -> Non
 
 
 def test_a_batch_id_with_a_trailing_newline_is_404_on_every_batch_route(
-    client: httpx.Client, settings: Settings, tokens: Callable[..., str]
+    client: httpx.Client, sessions: sessionmaker[Session], tokens: Callable[..., str]
 ) -> None:
-    engine = create_db_engine(settings.database_url)
-    store_batch(create_session_factory(engine), BATCH_ID, rows=3)
-    engine.dispose()
+    store_batch(sessions, BATCH_ID, rows=3)
     headers = auth(tokens())
     url = f"/api/batch-photos/logs/{BATCH_ID}%0A"
 

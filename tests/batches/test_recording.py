@@ -7,12 +7,12 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.batches.ids import is_batch_id, new_batch_id
 from service.batches.recording import store_batch
 from service.batches.results import BatchOutcome, EntryResult, RankedMatch
 from service.db.models import Batch, BatchEntry
-from service.db.session import create_db_engine, create_session_factory
 
 MOMENT = datetime(2023, 12, 15, 14, 30, 22)
 
@@ -33,20 +33,13 @@ def entry(position: int, filename: str | None = "photo.jpg") -> EntryResult:
     )
 
 
-@pytest.fixture
-def sessions(database_url: str):  # type: ignore[no-untyped-def]
-    engine = create_db_engine(database_url)
-    yield create_session_factory(engine)
-    engine.dispose()
-
-
 def test_batch_ids_are_utc_time_plus_four_digits() -> None:
     batch_id = new_batch_id(MOMENT)
     assert batch_id.startswith("20231215_143022_")
     assert is_batch_id(batch_id)
 
 
-def test_many_batches_in_the_same_second_get_unique_ids(sessions) -> None:  # type: ignore[no-untyped-def]
+def test_many_batches_in_the_same_second_get_unique_ids(sessions: sessionmaker[Session]) -> None:
     ids = set()
     for _ in range(60):
         batch, _ = store_batch(sessions, BatchOutcome([entry(0)], [], 1), domain="d", threshold=70, started_at=MOMENT)
@@ -55,7 +48,7 @@ def test_many_batches_in_the_same_second_get_unique_ids(sessions) -> None:  # ty
     assert all(i.startswith("20231215_143022_") for i in ids)
 
 
-def test_a_failure_while_writing_entries_leaves_no_batch_behind(sessions) -> None:  # type: ignore[no-untyped-def]
+def test_a_failure_while_writing_entries_leaves_no_batch_behind(sessions: sessionmaker[Session]) -> None:
     broken = BatchOutcome([entry(0), entry(1, filename=None)], [], 2)  # the second entry violates NOT NULL
     with pytest.raises(IntegrityError):
         store_batch(sessions, broken, domain="d", threshold=70, started_at=MOMENT)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
+import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -23,18 +21,13 @@ from service.gallery import enrollment
 from service.gallery.gallery import Gallery
 from service.search.index import IdentityIndex
 from service.search.store import IndexStore
-from tests.conftest import KNN, free_port, wait_until_healthy
+from tests.conftest import KNN, ServerProcess
 
 
 @pytest.fixture
-def env(tmp_path: Path, database_url: str) -> dict[str, str]:
-    """FACEREC_* variables for a fresh data folder."""
-    return {
-        "FACEREC_DATABASE_URL": database_url,
-        "FACEREC_STORAGE_DIR": str(tmp_path / "storage"),
-        "FACEREC_INDEX_DIR": str(tmp_path / "index"),
-        "FACEREC_LOG_LEVEL": "WARNING",
-    }
+def env(facerec_env: dict[str, str]) -> dict[str, str]:
+    """FACEREC_* variables for this test's fresh database and data folder."""
+    return facerec_env
 
 
 def run(env: dict[str, str], *args: str) -> tuple[int, str]:
@@ -125,27 +118,12 @@ def test_index_rebuild_reports_the_faces_per_domain(env: dict[str, str], tmp_pat
     assert list((tmp_path / "index").glob("*.npz"))
 
 
-def test_serve_migrates_and_serves_a_healthy_api(tmp_path: Path) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "FACEREC_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
-        "FACEREC_STORAGE_DIR": str(tmp_path / "storage"),
-        "FACEREC_INDEX_DIR": str(tmp_path / "index"),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        response = wait_until_healthy(f"http://127.0.0.1:{port}", process)
-        assert response.status_code == 200
-        assert response.json()["status"] == "healthy"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def test_serve_migrates_and_serves_a_healthy_api(facerec_env: dict[str, str], tmp_path: Path) -> None:
+    fresh = {**facerec_env, "FACEREC_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}"}
+    with ServerProcess(fresh) as server:
+        response = httpx.get(f"{server.url}/api/batch-photos/health", timeout=30)
+    assert response.status_code == 200
+    assert response.json()["status"] == "healthy"
 
 
 def test_index_verify_says_ok_when_the_files_agree_with_sql(env: dict[str, str]) -> None:

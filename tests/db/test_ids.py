@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,13 +12,6 @@ from service.db.models import Face, Identity
 from service.db.session import create_db_engine, create_session_factory
 
 DOMAIN = "example.com"
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = create_db_engine(database_url)
-    yield create_session_factory(engine)
-    engine.dispose()
 
 
 def add_person(sessions: sessionmaker[Session], name: str) -> tuple[int, int]:

@@ -6,20 +6,13 @@ import hashlib
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import ApiToken
-from service.db.session import create_db_engine, create_session_factory
 from service.db.tokens import authenticate, create_token, revoke_token
 
 
-@pytest.fixture
-def sessions(database_url: str):  # type: ignore[no-untyped-def]
-    engine = create_db_engine(database_url)
-    yield create_session_factory(engine)
-    engine.dispose()
-
-
-def test_only_the_hash_of_a_token_is_stored(sessions) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_hash_of_a_token_is_stored(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         _, secret = create_token(session, "example.com", "admin", "ci")
     with sessions() as session:
@@ -28,7 +21,7 @@ def test_only_the_hash_of_a_token_is_stored(sessions) -> None:  # type: ignore[n
     assert secret not in {stored.token_hash, stored.name, stored.domain}
 
 
-def test_a_token_authenticates_as_its_domain_and_role_and_records_its_use(sessions) -> None:  # type: ignore[no-untyped-def]
+def test_a_token_authenticates_as_its_domain_and_role_and_records_its_use(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         _, secret = create_token(session, "acme.test", "user")
     with sessions.begin() as session:
@@ -39,7 +32,7 @@ def test_a_token_authenticates_as_its_domain_and_role_and_records_its_use(sessio
         assert session.scalars(select(ApiToken)).one().last_used_at is not None
 
 
-def test_a_revoked_token_no_longer_authenticates(sessions) -> None:  # type: ignore[no-untyped-def]
+def test_a_revoked_token_no_longer_authenticates(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         row, secret = create_token(session, "example.com", "user")
     with sessions.begin() as session:
@@ -49,12 +42,12 @@ def test_a_revoked_token_no_longer_authenticates(sessions) -> None:  # type: ign
         assert authenticate(session, secret) is None
 
 
-def test_an_unknown_token_does_not_authenticate(sessions) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_token_does_not_authenticate(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         assert authenticate(session, "frk_not-a-token") is None
 
 
-def test_a_token_needs_a_domain_and_a_known_role(sessions) -> None:  # type: ignore[no-untyped-def]
+def test_a_token_needs_a_domain_and_a_known_role(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session, pytest.raises(ValueError, match="domain"):
         create_token(session, "  ", "user")
     with sessions.begin() as session, pytest.raises(ValueError, match="role"):

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import Identity
-from service.db.session import create_db_engine, create_session_factory
 from service.gallery import enrollment
 from service.gallery.enrollment import IdentityNotFoundError, PreparedFace
 from service.gallery.gallery import Gallery
@@ -27,10 +27,8 @@ def face(seed: int) -> PreparedFace:
 
 
 @pytest.fixture
-def gallery(database_url: str, tmp_path: Path) -> Iterator[Gallery]:
-    engine = create_db_engine(database_url)
-    yield Gallery(create_session_factory(engine), IndexStore(tmp_path / "index", 512, "test"))
-    engine.dispose()
+def gallery(sessions: sessionmaker[Session], tmp_path: Path) -> Gallery:
+    return Gallery(sessions, IndexStore(tmp_path / "index", 512, "test"))
 
 
 def race(*calls: Callable[[], object]) -> list[object]:

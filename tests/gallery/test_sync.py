@@ -3,15 +3,14 @@ applied from the change log as a delta rather than reloaded in full."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import delete
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import GalleryChange
-from service.db.session import create_db_engine, create_session_factory
 from service.gallery import enrollment
 from service.gallery.enrollment import PreparedFace
 from service.gallery.gallery import Gallery
@@ -26,14 +25,11 @@ def face(seed: int) -> PreparedFace:
 
 
 @pytest.fixture
-def two_processes(database_url: str, tmp_path: Path) -> Iterator[tuple[Gallery, Gallery]]:
-    engine = create_db_engine(database_url)
-    sessions = create_session_factory(engine)
+def two_processes(sessions: sessionmaker[Session], tmp_path: Path) -> tuple[Gallery, Gallery]:
     # Two workers: one database, one index folder, an index in each process's memory.
     first = Gallery(sessions, IndexStore(tmp_path / "index", 512, "test"))
     second = Gallery(sessions, IndexStore(tmp_path / "index", 512, "test"))
-    yield first, second
-    engine.dispose()
+    return first, second
 
 
 def best_name(gallery: Gallery, prepared: PreparedFace) -> str | None:

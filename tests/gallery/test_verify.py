@@ -3,15 +3,14 @@ a failure; a file that is damaged, ahead, beyond the log, or wrong once caught u
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import delete
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import GalleryChange
-from service.db.session import create_db_engine, create_session_factory
 from service.gallery import enrollment
 from service.gallery.enrollment import PreparedFace
 from service.gallery.gallery import Gallery
@@ -26,15 +25,12 @@ def face(seed: int) -> PreparedFace:
 
 
 @pytest.fixture
-def replicas(database_url: str, tmp_path: Path) -> Iterator[tuple[Gallery, Gallery]]:
+def replicas(sessions: sessionmaker[Session], tmp_path: Path) -> tuple[Gallery, Gallery]:
     """Two replicas: one database, each with its own index folder (so each has its own file)."""
-    engine = create_db_engine(database_url)
-    sessions = create_session_factory(engine)
-    yield (
+    return (
         Gallery(sessions, IndexStore(tmp_path / "index-a", 512, "test")),
         Gallery(sessions, IndexStore(tmp_path / "index-b", 512, "test")),
     )
-    engine.dispose()
 
 
 def enroll(gallery: Gallery, name: str, *seeds: int) -> enrollment.EnrollmentResult:
