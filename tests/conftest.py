@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -122,6 +122,23 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine = create_db_engine(database_url)
     yield create_session_factory(engine)
     engine.dispose()
+
+
+def statements_while(sessions: sessionmaker[Session], work: Callable[[Session], object]) -> list[str]:
+    """The kinds of SQL statement (SELECT, UPDATE, ...) that ``work`` runs, in one transaction."""
+    seen: list[str] = []
+    engine = sessions.kw["bind"]
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement.split()[0].upper())
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with sessions.begin() as session:
+            work(session)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
 
 
 @pytest.fixture

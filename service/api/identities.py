@@ -226,14 +226,10 @@ class IdentityController(Controller):
             raise ValidationException("q must not contain control characters")
         with services.sessions() as session:
             total, rows = queries.list_identities(session, request.user.domain, limit, offset, q)
-            newest = {
-                row.identity.id: max((f.id for f in queries.faces_of(session, row.identity.id)), default=None)
-                for row in rows
-            }
         return IdentityListResponse(
             success=True,
             total=total,
-            identities=[identity_out(r.identity, r.face_count, newest[r.identity.id]) for r in rows],
+            identities=[identity_out(r.identity, r.face_count, r.newest_face_id) for r in rows],
             limit=limit,
             offset=offset,
         )

@@ -12,10 +12,11 @@ from service.db.models import Face, Identity
 
 @dataclass(frozen=True, slots=True)
 class IdentityRow:
-    """An identity with its number of faces."""
+    """An identity with its number of faces and its newest face (for a thumbnail)."""
 
     identity: Identity
     face_count: int
+    newest_face_id: int | None = None
 
 
 def get_identity(session: Session, domain: str, identity_id: int) -> Identity | None:
@@ -54,16 +55,22 @@ def list_identities(
         escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append(func.lower(Identity.name).like(f"%{escaped}%", escape="\\"))
     total = session.scalar(select(func.count()).select_from(Identity).where(*where)) or 0
-    counts = select(Face.identity_id, func.count(Face.id).label("n")).group_by(Face.identity_id).subquery()
+    # One query for the page: face counts and newest face ids of this domain's faces only, no face rows loaded.
+    counts = (
+        select(Face.identity_id, func.count(Face.id).label("n"), func.max(Face.id).label("newest"))
+        .where(Face.domain == domain)
+        .group_by(Face.identity_id)
+        .subquery()
+    )
     rows = session.execute(
-        select(Identity, func.coalesce(counts.c.n, 0))
+        select(Identity, func.coalesce(counts.c.n, 0), counts.c.newest)
         .outerjoin(counts, counts.c.identity_id == Identity.id)
         .where(*where)
         .order_by(Identity.name, Identity.id)
         .limit(limit)
         .offset(offset)
     )
-    return int(total), [IdentityRow(identity, int(n)) for identity, n in rows]
+    return int(total), [IdentityRow(identity, int(n), newest) for identity, n, newest in rows]
 
 
 def faces_of(session: Session, identity_id: int) -> list[Face]:

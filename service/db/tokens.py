@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from sqlalchemy import select, update
@@ -15,6 +16,7 @@ from service.db.models import ApiToken, utcnow
 
 Role = Literal["user", "admin"]
 ROLES: tuple[Role, ...] = ("user", "admin")
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # how stale a token's last_used_at may be
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +53,16 @@ def create_token(session: Session, domain: str, role: Role, name: str = "") -> t
 
 
 def authenticate(session: Session, secret: str) -> Principal | None:
-    """The principal of a valid, unrevoked token, or None; records its last use."""
+    """The principal of a valid, unrevoked token, or None; records its last use (to the minute)."""
     digest = hash_token(secret)
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
     # The lookup is by hash, so timing reveals nothing about the secret; compare anyway in constant time.
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
         return None
-    session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=utcnow()))
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        # At most one write a minute per token: a GET must not cost a write transaction every time.
+        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
     return Principal(token_id=row.id, domain=row.domain, role=row.role)  # type: ignore[arg-type]
 
 

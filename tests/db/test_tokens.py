@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import ApiToken
 from service.db.tokens import authenticate, create_token, revoke_token
+from tests.conftest import statements_while
 
 
 def test_only_the_hash_of_a_token_is_stored(sessions: sessionmaker[Session]) -> None:
@@ -52,3 +54,24 @@ def test_a_token_needs_a_domain_and_a_known_role(sessions: sessionmaker[Session]
         create_token(session, "  ", "user")
     with sessions.begin() as session, pytest.raises(ValueError, match="role"):
         create_token(session, "example.com", "root")  # type: ignore[arg-type]
+
+
+def test_a_token_used_again_within_a_minute_causes_no_write(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        _, secret = create_token(session, "example.com", "user")
+    assert "UPDATE" in statements_while(sessions, lambda session: authenticate(session, secret))
+    assert "UPDATE" not in statements_while(sessions, lambda session: authenticate(session, secret))
+
+
+def test_a_token_used_after_a_minute_records_the_new_use(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        row, secret = create_token(session, "example.com", "user")
+    long_ago = datetime(2020, 1, 1)
+    with sessions.begin() as session:
+        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=long_ago))
+    with sessions.begin() as session:
+        authenticate(session, secret)
+    with sessions() as session:
+        used = session.scalars(select(ApiToken)).one().last_used_at
+    assert used is not None
+    assert used > long_ago
