@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.api.spec_client import SPEC
+from tests.api.spec_csv import spec_csv_header
 from tests.conftest import KNN, auth, photo_files
 
 TEST_PHOTOS = sorted((KNN / "test").iterdir())
@@ -24,13 +24,6 @@ FORMULA_NAMES = {
     "alex_lacamoire": "=HYPERLINK(Alex)",
 }
 PERSON_COLUMNS = ("Primary Person", "Match #1 Person", "Match #2 Person", "Match #3 Person")
-
-
-def spec_csv_header() -> list[str]:
-    """The column names of the spec's "CSV Format" table, read from the spec document itself."""
-    section = SPEC.read_text(encoding="utf-8").split("**CSV Format:**", 1)[1]
-    header_line = next(line for line in section.splitlines() if line.startswith("|"))
-    return [cell.strip() for cell in header_line.strip().strip("|").split("|")]
 
 
 def export(client: httpx.Client, token: str, batch_id: str) -> list[dict[str, str]]:

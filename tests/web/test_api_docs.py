@@ -44,3 +44,14 @@ def test_the_swagger_assets_are_public_and_cacheable(client: httpx.Client) -> No
 def test_the_swagger_assets_are_not_in_the_api_schema(client: httpx.Client) -> None:
     paths = client.get("/api/docs/openapi.json").json()["paths"]
     assert not [path for path in paths if path.startswith("/api/docs")]
+
+
+def test_the_schema_declares_the_token_header_so_the_docs_can_authorize(client: httpx.Client) -> None:
+    schema = client.get("/api/docs/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["token"] == {
+        "type": "apiKey",
+        "name": "Authorization",
+        "in": "header",
+        "description": "An API token (`facerec token create`); `Bearer <token>` works too",
+    }
+    assert schema["security"] == [{"token": []}]
