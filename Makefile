@@ -8,7 +8,7 @@ ADMIN_TOKEN_FILE := storage/admin-token.txt
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test install install-dev browser lint typecheck pytest clean
+.PHONY: run test install install-dev browser lint typecheck pytest clean mutate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,51 @@ pytest: install-dev browser
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# `make mutate [MODULES="service/api/auth.py service/db/tokens.py"] [MUTATE_JOBS=2]`: mutation testing (mutmut) of
+# the modules that hold the rules ([tool.mutmut] in pyproject.toml) against the fast tests, then the score per
+# module. Not part of `make test`. mutmut writes its mutated copy under mutants/ of the folder it runs in, so it
+# runs in a copy of the tree under MUTATE_DIR: nothing of it lands in the repository, and tests running there at
+# the same time are not disturbed. Every run starts afresh (a test changed since the last run could otherwise
+# keep a stale verdict). The tests find ../shared next to the repository; the copy gets a link to it.
+MUTATE_DIR  ?= /tmp/facerec-mutate
+MUTATE_JOBS ?= 2
+MUTATE_MIN  ?= 90
+MODULES     ?=
+MUTANT_GLOBS = $(foreach m,$(MODULES),'$(subst /,.,$(patsubst %.py,%,$(m))).*')
+
+define MUTATION_SCORE
+import json, sys, tomllib
+from pathlib import Path
+modules = sys.argv[2:] or tomllib.loads(Path("pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"]
+killed_codes = {1, 3, 24, -24, 152, 255, 36, 37}  # killed, or timed out / type error: the mutant was noticed
+total_killed = total = 0
+survivors = []
+print(f"{'module':40} {'killed':>7} {'total':>6} {'score':>7}")
+for module in modules:
+    meta = Path("mutants", module + ".meta")
+    codes = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
+    killed = sum(code in killed_codes for code in codes.values())
+    survivors += [f"{name}  ({'no tests' if code in (5, 33) else 'survived' if code == 0 else code})"
+                  for name, code in codes.items() if code not in killed_codes]
+    total_killed, total = total_killed + killed, total + len(codes)
+    print(f"{module:40} {killed:7} {len(codes):6} {100 * killed / max(len(codes), 1):6.1f}%")
+score = 100 * total_killed / max(total, 1)
+print(f"{'all':40} {total_killed:7} {total:6} {score:6.1f}%")
+print("Not killed (mutmut show NAME, in " + str(Path.cwd()) + "):" if survivors else "Every mutant killed.")
+print("\n".join("  " + s for s in survivors))
+sys.exit(0 if score >= float(sys.argv[1]) else f"Mutation score {score:.1f}% is below {sys.argv[1]}%")
+endef
+export MUTATION_SCORE
+
+mutate: install-dev
+	@mkdir -p $(MUTATE_DIR) && cd $(MUTATE_DIR) && rm -rf mutants service tests migrations pyproject.toml shared
+	@cp -a service tests migrations pyproject.toml $(MUTATE_DIR)/
+	@find $(MUTATE_DIR) -name __pycache__ -prune -exec rm -rf {} +
+	@ln -s $(abspath $(CURDIR)/../shared) $(MUTATE_DIR)/shared
+	@echo "Mutation testing in $(MUTATE_DIR) with $(MUTATE_JOBS) workers; this takes a while."
+	cd $(MUTATE_DIR) && OMP_NUM_THREADS=1 $(CURDIR)/$(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(MUTANT_GLOBS)
+	@cd $(MUTATE_DIR) && $(CURDIR)/$(BIN)/python -c "$$MUTATION_SCORE" $(MUTATE_MIN) $(MODULES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -31,7 +31,7 @@ from service.gallery.gallery import Gallery
 from service.metrics import ServiceMetrics
 from service.recognition.faces import EMBEDDING_DIM, FaceModel
 from service.recognition.models import find_model_pack
-from service.search.store import IndexStore
+from service.search.store import IndexStore, SnapshotPolicy
 from service.settings import LOG_FORMAT, Settings
 from service.web.api_docs import OfflineSwaggerRenderPlugin
 from service.web.cors import cors_config
@@ -46,7 +46,7 @@ class SchemaOutOfDateError(RuntimeError):
 
 
 def build_services(settings: Settings) -> Services:
-    """Open the database, load the models (warmed up) and the domains' indexes."""
+    """Open the database, load the models (warmed up) and prepare the index store (domains load lazily)."""
     engine = create_db_engine(
         settings.database_url, settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout
     )
@@ -65,9 +65,21 @@ def build_services(settings: Settings) -> Services:
     )
     model.warm_up()
     settings.storage_dir.mkdir(parents=True, exist_ok=True)
-    gallery = Gallery(sessions, IndexStore(settings.index_dir, dim=EMBEDDING_DIM, model_name=model.name))
-    for domain in gallery.domains():
-        gallery.index(domain)  # loads the file, or rebuilds it from SQL when it is stale
+    # Indexes load on a domain's first search or change (file plus the change log since), not here: a
+    # server with 10,000 tenants starts at once, and the least recently used are unloaded over the budget.
+    store = IndexStore(
+        settings.index_dir,
+        dim=EMBEDDING_DIM,
+        model_name=model.name,
+        memory_budget=int(settings.index_memory_mb * 1024 * 1024),
+        policy=SnapshotPolicy(
+            every_changes=settings.index_snapshot_changes,
+            idle_seconds=settings.index_snapshot_idle_seconds,
+            background=True,
+        ),
+        compress_above=settings.index_compress_above,
+    )
+    gallery = Gallery(sessions, store)
     runner = BoundedRunner(settings.inference_workers, settings.max_queued_batches, settings.max_batches_per_token)
     spool = SpoolBudget(int(settings.upload_spool_mb * 1024 * 1024))
     return Services(settings, engine, sessions, model, gallery, runner, ServiceMetrics(), spool)
@@ -93,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             services.runner.shutdown()
+            services.gallery.close()  # saves the indexes changed since their last snapshot
             services.engine.dispose()
 
     uploads = Router(

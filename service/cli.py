@@ -303,7 +303,8 @@ def _offline_gallery(settings: Settings, domain: str | None) -> tuple[Gallery, E
     engine = _open_database(settings)
     try:
         pack = find_model_pack(settings.model_dir)
-        gallery = Gallery(create_session_factory(engine), IndexStore(settings.index_dir, EMBEDDING_DIM, pack.name))
+        store = IndexStore(settings.index_dir, EMBEDDING_DIM, pack.name, compress_above=settings.index_compress_above)
+        gallery = Gallery(create_session_factory(engine), store)
         domains = gallery.domains()
     except BaseException:
         engine.dispose()
@@ -460,6 +461,7 @@ def enroll(settings: Settings, directory: Path, domain: str, update: bool) -> No
                 enrolled_faces += len(result.enrolled)
     finally:
         services.runner.shutdown()
+        services.gallery.close()  # saves the indexes this command changed or rebuilt
         services.engine.dispose()
     click.echo(f"enrolled {enrolled_faces} face(s) for {touched} of {len(people)} people in {domain!r}")
     for problem in problems:
@@ -514,6 +516,7 @@ def recognize(settings: Settings, directory: Path, domain: str, csv_path: Path |
             click.echo(f"wrote {csv_path}")
     finally:
         services.runner.shutdown()
+        services.gallery.close()  # saves the indexes this command changed or rebuilt
         services.engine.dispose()
     if not batch_ids:
         sys.exit(1)

@@ -99,6 +99,24 @@ class Settings(BaseSettings):
         default=4, ge=1, description="requests one token may have running or waiting; waiting ones take turns"
     )
 
+    # Index
+    index_memory_mb: float = Field(
+        default=4096.0,
+        gt=0,
+        description="indexes kept in memory per process; beyond it the least recently used domains are unloaded",
+    )
+    index_snapshot_changes: int = Field(
+        default=1000, ge=1, description="a domain's index file is rewritten after this many changes (SQL logs them all)"
+    )
+    index_snapshot_idle_seconds: float = Field(
+        default=30.0, gt=0, description="or once its domain has had no change for this many seconds"
+    )
+    index_compress_above: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="domains with more faces use a compressed (SQ8) index, re-ranked with the exact embeddings",
+    )
+
     # Security
     auth_failures_per_minute: int = Field(default=30, ge=1, description="failed logins per client per minute")
     trusted_proxies: str = Field(

@@ -17,7 +17,6 @@ from service import __version__
 from service.api.auth import EXCLUDE_OPT_KEY
 from service.api.schemas import HealthResponse, WhoAmIResponse
 from service.api.state import Services
-from service.db import gallery as gallery_queries
 from service.db.tokens import Principal
 from service.recognition.faces import ALIGNED_SIZE, EMBEDDING_DIM
 
@@ -70,20 +69,18 @@ def models_answer(services: Services) -> bool:
     return bool(vectors.shape == (1, EMBEDDING_DIM) and np.isfinite(vectors).all())
 
 
-def indexes_loadable(services: Services) -> bool:
-    """Whether every domain with a gallery in SQL has its index in memory, loading (or rebuilding) the
-    missing ones now; False if the database cannot say or an index cannot be loaded."""
-    try:
-        with services.sessions() as session:
-            domains = gallery_queries.versioned_domains(session)
-        loaded = services.gallery.store.loaded_domains()
-        for domain in domains:
-            if domain not in loaded:
-                services.gallery.index(domain)  # a domain another worker created: load it once, like a search
-    except Exception:
-        logger.warning("health: the search index cannot be loaded", exc_info=True)
-        return False
-    return True
+def indexes_usable(services: Services) -> bool:
+    """Whether indexes can be loaded and saved: the index folder is writable and no domain's index failed
+    to load or save since (domains load on first use, so health does not load them all)."""
+    for domain in services.gallery.store.failed_loads():
+        try:
+            services.gallery.index(domain)  # retried here, so a recovered domain stops failing health
+        except Exception:
+            logger.debug("health: the index of domain %r still does not load", domain, exc_info=True)
+    problems = services.gallery.store.problems()
+    for problem in problems:
+        logger.warning("health: search index: %s", problem)
+    return not problems
 
 
 @get(
@@ -91,12 +88,12 @@ def indexes_loadable(services: Services) -> bool:
     opt={EXCLUDE_OPT_KEY: True},
     sync_to_thread=True,
     summary="Service health",
-    description="200 when the database answers, the models run and every index loads; 503 otherwise.",
+    description="200 when the database answers, the models run and the indexes load and save; 503 otherwise.",
 )
 def health(services: NamedDependency[Services]) -> Response[HealthResponse]:
     """Whether the service, its database, models and index are ready; no token needed."""
     database = database_reachable(services)
-    checks = Checks(database=database, models=models_answer(services), index=database and indexes_loadable(services))
+    checks = Checks(database=database, models=models_answer(services), index=database and indexes_usable(services))
     loaded = services.gallery.store.loaded_domains()
     body = HealthResponse(
         status=checks.status,

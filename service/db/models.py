@@ -116,6 +116,18 @@ class GalleryChange(Base):
     identity_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
+class IndexSnapshot(Base):
+    """The gallery version of one domain's index file in one index folder (its holder): the change log
+    after the oldest such version is kept, so every holder's file can be caught up by replaying it."""
+
+    __tablename__ = "index_snapshots"
+
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    saved_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
 class Batch(Base):
     """One recognition batch; written together with all its entries in one transaction."""
 

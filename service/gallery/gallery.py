@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import gallery as queries
-from service.search.index import IdentityIndex
+from service.search.index import ExactVectors, IdentityIndex, choose_kind
 from service.search.store import Change, Delta, IndexStore, Loader, apply_changes
+
+logger = logging.getLogger(__name__)
+
+KEEP_LOG_VERSIONS = 100  # recent versions kept in the change log for processes catching up in memory
+HOLDER_RETENTION = timedelta(days=7)  # an index folder silent this long no longer holds the change log back
+COMPRESSED_AGREEMENT = 0.99  # decoded SQ8 vectors sit at cosine >= 0.9998 of the embeddings they encode
 
 
 @dataclass(slots=True)
@@ -49,18 +57,56 @@ class NamedMatch:
 
 
 class Gallery:
-    """Per-domain identity search backed by SQL and an :class:`IndexStore`."""
+    """Per-domain identity search backed by SQL and an :class:`IndexStore`.
 
-    def __init__(self, sessions: sessionmaker[Session], store: IndexStore) -> None:
+    Each index file the store saves is recorded in SQL (per domain and index folder), and the change log
+    is pruned below what every folder's file needs and below the last ``keep_versions`` versions.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        store: IndexStore,
+        *,
+        keep_versions: int = KEEP_LOG_VERSIONS,
+        holder_retention: timedelta = HOLDER_RETENTION,
+    ) -> None:
         self.sessions = sessions
         self.store = store
+        self.keep_versions = keep_versions
+        self.holder_retention = holder_retention
+        store.on_saved = self._record_snapshot
+
+    def _record_snapshot(self, domain: str, version: int) -> None:
+        with self.sessions.begin() as session:
+            pruned = queries.record_snapshot(
+                session,
+                domain,
+                self.store.holder,
+                version,
+                keep_versions=self.keep_versions,
+                holder_retention=self.holder_retention,
+            )
+        if pruned:
+            logger.debug("pruned %d change log row(s) of domain %r", pruned, domain)
 
     def _loader(self, domain: str) -> Loader:
         def load() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             with self.sessions() as session:
-                return queries.load_embeddings(session, domain, self.store.dim)
+                count = queries.face_count(session, domain)
+                # A gallery that will be compressed may not fit in memory as floats: gather it on disk.
+                big = choose_kind(count, self.store.compress_above) == "sq8"
+                spill = self.store.directory if big else None
+                return queries.load_embeddings(session, domain, self.store.dim, spill_dir=spill)
 
         return load
+
+    def _exact(self, domain: str) -> ExactVectors:
+        def vectors(face_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            with self.sessions() as session:
+                return queries.embeddings_by_id(session, domain, face_ids, self.store.dim)
+
+        return vectors
 
     def _delta(self, domain: str) -> Delta:
         def changes(after: int, upto: int) -> list[Change] | None:
@@ -82,7 +128,8 @@ class Gallery:
         """The ``k`` best distinct people for each embedding, with their current names."""
         if not len(embeddings):
             return []
-        hits = self.index(domain).search(embeddings, k)
+        # A compressed index re-ranks its short list with the exact embeddings, read from SQL.
+        hits = self.index(domain).search(embeddings, k, exact=self._exact(domain))
         with self.sessions() as session:
             names = queries.identity_names(session, (m.identity_id for row in hits for m in row))
         return [
@@ -147,6 +194,10 @@ class Gallery:
             check.repaired = f"caught up: replayed {check.behind} change(s), saved at gallery version {version}"
         return check
 
+    def close(self) -> None:
+        """Save every index that changed since its snapshot and stop background saving (at shutdown)."""
+        self.store.close()
+
     def domains(self) -> list[str]:
         """Domains with a gallery."""
         with self.sessions() as session:
@@ -174,7 +225,14 @@ def _differences(
         problems.append(f"{len(moved)} face(s) filed under the wrong person, e.g. {moved[:5]}")
     if not problems and len(face_ids):
         position = {face: i for i, face in enumerate(indexed_faces.tolist())}
-        drift = float(np.abs(indexed_vectors[[position[f] for f in face_ids.tolist()]] - vectors).max())
-        if drift > 1e-5:
-            problems.append(f"embeddings differ from SQL (max difference {drift:.3g})")
+        stored = indexed_vectors[[position[f] for f in face_ids.tolist()]]
+        if index.kind == "flat":
+            drift = float(np.abs(stored - vectors).max())
+            if drift > 1e-5:
+                problems.append(f"embeddings differ from SQL (max difference {drift:.3g})")
+        else:
+            # 8-bit codes are approximate by design: a face is wrong when its code no longer points its way.
+            agreement = float(np.min(np.sum(stored * vectors, axis=1) / np.linalg.norm(stored, axis=1)))
+            if agreement < COMPRESSED_AGREEMENT:
+                problems.append(f"embeddings differ from SQL (an 8-bit code only {agreement:.3f} similar to SQL's)")
     return problems

@@ -6,16 +6,18 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.api.state import Services
 from service.db.gallery import bump_version
 from service.settings import Settings
-from tests.conftest import LiveServer, auth
+from tests.conftest import KNN, LiveServer, auth, photo_files
 
 HEALTH = "/api/batch-photos/health"
 
@@ -74,3 +76,43 @@ def test_an_index_that_cannot_be_loaded_makes_health_503_degraded(
     assert body["index_loaded"] is False
     assert body["database"] == "ok"
     assert body["models_loaded"] is True
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_database_that_cannot_be_opened_makes_health_503_unhealthy_until_it_can(
+    client: httpx.Client, live_server: LiveServer, database_url: str
+) -> None:
+    path = Path(make_url(database_url).database or "")
+    aside = path.with_name("aside.db")
+    services_of(live_server).engine.dispose()  # no open connection keeps the old file reachable
+    path.rename(aside)
+    path.mkdir()  # SQLite cannot open a folder as a database (a missing file it would create, empty)
+    try:
+        down = client.get(HEALTH)
+    finally:
+        path.rmdir()
+        aside.rename(path)
+    assert down.status_code == 503
+    body = down.json()
+    assert (body["status"], body["database"], body["index_loaded"]) == ("unhealthy", "unreachable", False)
+    assert body["models_loaded"] is True
+    up = client.get(HEALTH)
+    assert (up.status_code, up.json()["status"], up.json()["database"]) == (200, "healthy", "ok")
+
+
+def test_health_counts_the_domains_and_faces_the_index_holds(client: httpx.Client, admin: str) -> None:
+    before = client.get(HEALTH).json()
+    assert (before["indexed_domains"], before["indexed_faces"]) == (0, 0)
+    photos = sorted((KNN / "train" / "obama").iterdir())
+    enrolled = client.post("/api/identities", headers=auth(admin), data={"name": "Obama"}, files=photo_files(*photos))
+    assert enrolled.status_code == 201
+    after = client.get(HEALTH).json()
+    assert (after["indexed_domains"], after["indexed_faces"]) == (1, len(photos))
+
+
+def test_log_directory_exists_says_whether_the_storage_folder_is_there(
+    client: httpx.Client, settings: Settings
+) -> None:
+    assert client.get(HEALTH).json()["log_directory_exists"] is True
+    shutil.rmtree(settings.storage_dir)
+    assert client.get(HEALTH).json()["log_directory_exists"] is False

@@ -26,6 +26,8 @@ def test_similarity_from_confidence_inverts_the_map() -> None:
         assert similarity_from_confidence(confidence_from_similarity(similarity)) == pytest.approx(similarity)
 
 
-def test_reported_confidence_has_one_decimal() -> None:
-    assert rounded_confidence(0.4) == round(rounded_confidence(0.4), 1)
+def test_reported_confidence_is_the_documented_curve_rounded_to_one_decimal() -> None:
+    # 100 / (1 + exp(-8 * (0.45 - 0.30))) = 76.8525 -> 76.9 (not 77, 76.85 or 76.8525)
+    assert confidence_from_similarity(0.45) == pytest.approx(76.8525, abs=1e-4)
+    assert rounded_confidence(0.45) == 76.9
     assert rounded_confidence(0.3) == 50.0
