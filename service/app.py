@@ -57,6 +57,7 @@ def build_services(settings: Settings) -> Services:
     model = FaceModel(
         find_model_pack(settings.model_dir),
         threads=settings.inference_threads,
+        providers=settings.providers,
         det_size=settings.det_size,
         det_threshold=settings.det_threshold,
         embed_batch_size=settings.embed_batch_size,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -15,6 +15,7 @@ from pydantic_settings import (
 )
 
 from service.db.session import resolve_sqlite_url
+from service.recognition.models import CPU_PROVIDER, provider_names, unknown_providers
 
 CONFIG_FILE_NAME = "facerec.env"
 
@@ -92,7 +93,16 @@ class Settings(BaseSettings):
     )
 
     # Compute
-    inference_threads: int = Field(default_factory=_default_threads, ge=1)
+    inference_threads: int = Field(
+        default_factory=_default_threads,
+        ge=1,
+        description="threads of one batch: the decode thread plus the detector's (this - 1), then the recogniser's",
+    )
+    execution_providers: str = Field(
+        default=CPU_PROVIDER,
+        description="comma-separated onnxruntime execution providers, preferred first "
+        "(e.g. CUDAExecutionProvider,CPUExecutionProvider with onnxruntime-gpu)",
+    )
     inference_workers: int = Field(default=1, ge=1, description="batches processed at the same time")
     max_queued_batches: int = Field(default=8, ge=0, description="batches waiting beyond that answer 503")
     max_batches_per_token: int = Field(
@@ -156,6 +166,21 @@ class Settings(BaseSettings):
         config_file = DotEnvSettingsSource(settings_cls, env_file=find_config_file(explicit))
         return init_settings, env_settings, config_file, file_secret_settings
 
+    @field_validator("execution_providers")
+    @classmethod
+    def _known_providers(cls, value: str) -> str:
+        """Refuse names onnxruntime does not know (whether this build has them is checked when the models load)."""
+        names = provider_names(value)
+        if not names:
+            raise ValueError(f"name at least one onnxruntime execution provider, e.g. {CPU_PROVIDER}")
+        unknown = unknown_providers(names)
+        if unknown:
+            raise ValueError(
+                f"{', '.join(unknown)}: not an onnxruntime execution provider (e.g. CPUExecutionProvider, "
+                "CUDAExecutionProvider; names are case-sensitive)"
+            )
+        return ",".join(names)
+
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
         """Make relative paths absolute against one base: FACEREC_HOME, else the config file's folder, else the
@@ -181,6 +206,11 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         """Largest accepted request body for a full batch upload (files plus multipart overhead)."""
         return self.max_batch_size * self.max_file_bytes + 1024 * 1024
+
+    @property
+    def providers(self) -> list[str]:
+        """The onnxruntime execution providers of ``execution_providers``, preferred first."""
+        return provider_names(self.execution_providers)
 
     @property
     def cors_origins(self) -> list[str]:

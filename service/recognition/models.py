@@ -1,8 +1,10 @@
-"""Locate an InsightFace model pack: the bundled default or a user-supplied folder."""
+"""Locate an InsightFace model pack (the bundled default or a user-supplied folder) and the onnxruntime
+execution providers to run it on."""
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,10 +13,21 @@ DEFAULT_DETECTOR = "scrfd_500m_bnkps.onnx"
 DEFAULT_RECOGNIZER = "w600k_mbf.onnx"
 DETECTOR_PREFIXES = ("det_", "scrfd")
 RECOGNIZER_HINTS = ("w600k", "glint", "arcface", "r50", "r100", "r34", "r18", "mbf")
+CPU_PROVIDER = "CPUExecutionProvider"
+GPU_PACKAGES = {  # providers that come in another onnxruntime package than the CPU one
+    "CUDAExecutionProvider": "onnxruntime-gpu",
+    "TensorrtExecutionProvider": "onnxruntime-gpu",
+    "DmlExecutionProvider": "onnxruntime-directml",
+    "OpenVINOExecutionProvider": "onnxruntime-openvino",
+}
 
 
 class ModelPackError(RuntimeError):
     """The model pack is missing or incomplete."""
+
+
+class ExecutionProviderError(ModelPackError):
+    """A requested onnxruntime execution provider is not in this onnxruntime, or did not start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +80,38 @@ def find_model_pack(model_dir: Path | None) -> ModelPack:
         detector=_pick(detectors, "face detector (det_*.onnx or scrfd*.onnx)", folder),
         recognizer=_pick(recognizers, "face recogniser (e.g. w600k_*.onnx)", folder),
     )
+
+
+def provider_names(value: str) -> list[str]:
+    """The providers of a comma-separated setting, in order, without blanks or repeats."""
+    names = [name.strip() for name in value.split(",")]
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def unknown_providers(names: Sequence[str]) -> list[str]:
+    """The names onnxruntime does not know at all (typos), whether or not this build has them."""
+    if all(name == CPU_PROVIDER for name in names):
+        return []  # the default needs no onnxruntime import (every command validates its settings)
+    import onnxruntime
+
+    known = set(onnxruntime.get_all_providers())
+    return [name for name in names if name not in known]
+
+
+def check_providers(requested: Sequence[str]) -> list[str]:
+    """``requested`` if this onnxruntime has every one of them; else :class:`ExecutionProviderError` naming those
+    it has (checked at start-up, before a model is loaded)."""
+    import onnxruntime
+
+    if not requested:
+        raise ExecutionProviderError("No onnxruntime execution provider requested; use CPUExecutionProvider")
+    available = onnxruntime.get_available_providers()
+    missing = [name for name in requested if name not in available]
+    if missing:
+        packages = sorted({GPU_PACKAGES[name] for name in missing if name in GPU_PACKAGES})
+        hint = f"; {' or '.join(packages)} provides it, installed instead of onnxruntime" if packages else ""
+        raise ExecutionProviderError(
+            f"FACEREC_EXECUTION_PROVIDERS asks for {', '.join(missing)}, which this onnxruntime "
+            f"({onnxruntime.__version__}) does not have; available: {', '.join(available)}{hint}"
+        )
+    return list(requested)
