@@ -20,7 +20,7 @@ from service.db import migrate
 from service.db import tokens as token_queries
 from service.db.models import Identity
 from service.db.session import create_db_engine, create_session_factory, display_url, sqlite_file
-from service.recognition.models import ModelPackError
+from service.recognition.models import ModelPackError, check_providers
 from service.recognition.photos import FilePhoto
 from service.settings import LOG_FORMAT, ConfigFileError, Settings
 
@@ -214,6 +214,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         server.trusted_proxy_list(settings.trusted_proxies)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    check_providers(settings.providers)  # one line now, instead of a traceback from each worker's start-up
     if settings.auto_migrate:
         migrate.upgrade(settings.database_url)
     server.serve(settings, host=host, port=port, workers=workers)

@@ -15,7 +15,7 @@ from pydantic_settings import (
 )
 
 from service.db.session import resolve_sqlite_url
-from service.recognition.models import CPU_PROVIDER, provider_names, unknown_providers
+from service.recognition.models import CPU_PROVIDER, available_providers, provider_names, unknown_providers
 
 CONFIG_FILE_NAME = "facerec.env"
 
@@ -176,8 +176,8 @@ class Settings(BaseSettings):
         unknown = unknown_providers(names)
         if unknown:
             raise ValueError(
-                f"{', '.join(unknown)}: not an onnxruntime execution provider (e.g. CPUExecutionProvider, "
-                "CUDAExecutionProvider; names are case-sensitive)"
+                f"{', '.join(unknown)}: not an onnxruntime execution provider (names are case-sensitive); "
+                f"this onnxruntime has {', '.join(available_providers())}"
             )
         return ",".join(names)
 

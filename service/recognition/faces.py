@@ -135,6 +135,12 @@ class FaceModel:
         if tuple(self._recognizer.input_size) != (ALIGNED_SIZE, ALIGNED_SIZE):
             raise ValueError(f"Recogniser {pack.recognizer.name} does not take 112x112 faces")
 
+    @property
+    def active_providers(self) -> list[str]:
+        """The execution providers the models' sessions run on, preferred first."""
+        sessions = (self._detector.session, self._recognizer.session)
+        return list(dict.fromkeys(name for session in sessions for name in session.get_providers()))
+
     def warm_up(self) -> None:
         """Run both models once so the first real request does not pay for graph initialisation."""
         for width, height in ((4, 3), (3, 4)):  # a landscape and a portrait detector input

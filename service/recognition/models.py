@@ -98,14 +98,21 @@ def unknown_providers(names: Sequence[str]) -> list[str]:
     return [name for name in names if name not in known]
 
 
+def available_providers() -> list[str]:
+    """The execution providers this onnxruntime build has."""
+    import onnxruntime
+
+    return list(onnxruntime.get_available_providers())
+
+
 def check_providers(requested: Sequence[str]) -> list[str]:
     """``requested`` if this onnxruntime has every one of them; else :class:`ExecutionProviderError` naming those
     it has (checked at start-up, before a model is loaded)."""
     import onnxruntime
 
     if not requested:
-        raise ExecutionProviderError("No onnxruntime execution provider requested; use CPUExecutionProvider")
-    available = onnxruntime.get_available_providers()
+        raise ExecutionProviderError(f"No onnxruntime execution provider requested; use {CPU_PROVIDER}")
+    available = available_providers()
     missing = [name for name in requested if name not in available]
     if missing:
         packages = sorted({GPU_PACKAGES[name] for name in missing if name in GPU_PACKAGES})

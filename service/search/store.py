@@ -41,6 +41,8 @@ MAX_DELTA_VERSIONS = 1000  # replay at most this many versions (or one per face)
 SAVE_DUTY = 20  # a domain is saved at most once per 20 times its last save's duration (<= 5% of the time)
 SPILL_ABOVE_BYTES = 512 * 1024 * 1024  # a background retrain decodes larger galleries to disk, not memory
 SAVER_TICK_SECONDS = 1.0
+FAILED_SAVE_BACKOFF_SECONDS = 1.0  # times SAVE_DUTY: a failing save is retried every 20 s, not every tick
+ABANDONED_AFTER_SECONDS = 6 * 3600
 HOLDER_FILE = "holder.id"
 LOCK_FILE = ".locks"
 Loader = Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -144,6 +146,7 @@ class IndexStore:
         self.full_loads = 0  # loads from a file or a rebuild, as opposed to deltas (for monitoring and tests)
         self.evictions = 0
         if self.policy.background:
+            self._remove_abandoned_files()
             self._saver = threading.Thread(target=self._run_saver, name="index-saver", daemon=True)
             self._saver.start()
 
@@ -487,6 +490,8 @@ class IndexStore:
         except Exception as exc:
             self._failures[f"save {domain}"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             logger.warning("could not save the index of domain %r: %s", domain, exc)
+            entry.saved_at = time.monotonic()
+            entry.save_seconds = max(entry.save_seconds, FAILED_SAVE_BACKOFF_SECONDS)
             raise
         self._failures.pop(f"save {domain}", None)
         entry.saved = max(version, entry.saved or 0)
@@ -550,6 +555,16 @@ class IndexStore:
             finally:
                 fcntl.lockf(self._lock_fd, fcntl.LOCK_UN, 1, offset)
 
+    def _remove_abandoned_files(self) -> None:
+        """Delete temporary files a crashed process left behind (old enough that no save is still writing them)."""
+        cutoff = time.time() - ABANDONED_AFTER_SECONDS
+        with contextlib.suppress(OSError):
+            for leftover in self.directory.glob("*.tmp"):
+                with contextlib.suppress(OSError):
+                    if leftover.stat().st_mtime < cutoff:
+                        leftover.unlink()
+                        logger.info("removed %s, left by an interrupted save", leftover.name)
+
     # ----- internals: the saver thread ----------------------------------------------------------
     def _run_saver(self) -> None:
         while not self._stop.is_set():
@@ -568,6 +583,8 @@ class IndexStore:
                         self._retrain(domain, entry)
                     elif self._due(entry, now):
                         self._snapshot(domain, entry)
+                except OSError:
+                    pass  # a failed save was logged and is shown by problems(); it is retried later
                 except Exception:
                     logger.exception("index maintenance failed for domain %r", domain)
 
