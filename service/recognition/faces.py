@@ -14,7 +14,13 @@ from insightface.model_zoo.scrfd import SCRFD
 from insightface.utils.face_align import arcface_dst
 
 from service.recognition.images import DecodedImage, ImageError
-from service.recognition.models import CPU_PROVIDER, ExecutionProviderError, ModelPack, check_providers
+from service.recognition.models import (
+    CPU_PROVIDER,
+    ExecutionProviderError,
+    ModelPack,
+    check_providers,
+    cpu_model_source,
+)
 
 ALIGNED_SIZE = 112
 EMBEDDING_DIM = 512
@@ -56,7 +62,7 @@ class Face:
         return self.candidate.det_score
 
 
-def _session(path: str, threads: int, providers: Sequence[str]) -> ort.InferenceSession:
+def _session(path: Path, threads: int, providers: Sequence[str]) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -68,11 +74,13 @@ def _session(path: str, threads: int, providers: Sequence[str]) -> ort.Inference
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     # Silences the recogniser's benign "expected shape {1,512}" warning for batched runs.
     options.log_severity_level = 3
-    session = ort.InferenceSession(path, options, providers=list(providers))
+    # On the CPU, the recogniser's PRelu activations keep its convolutions out of their fastest layout.
+    source = cpu_model_source(path) if providers[0] == CPU_PROVIDER else str(path)
+    session = ort.InferenceSession(source, options, providers=list(providers))
     inactive = [name for name in providers if name not in session.get_providers()]
     if inactive:  # onnxruntime falls back to the CPU silently when, e.g., the CUDA libraries are missing
         raise ExecutionProviderError(
-            f"onnxruntime could not start {', '.join(inactive)} for {Path(path).name} (see its log above); "
+            f"onnxruntime could not start {', '.join(inactive)} for {path.name} (see its log above); "
             f"it would run on {', '.join(session.get_providers())}"
         )
     return session
@@ -126,11 +134,11 @@ class FaceModel:
         self.embed_batch_size = embed_batch_size
         self.detector_threads = detector_threads or max(1, threads - DECODE_THREADS)
         self.recognizer_threads = threads
-        detector_session = _session(str(pack.detector), self.detector_threads, self.providers)
+        detector_session = _session(pack.detector, self.detector_threads, self.providers)
         # One session for every input shape: insightface would otherwise build (and warm) a session per new shape.
         # No prepare(): for a CPU context it would force the session back onto the CPU provider.
         self._detector = SCRFD(str(pack.detector), session=detector_session, static_shape_sessions=False)
-        recognizer_session = _session(str(pack.recognizer), self.recognizer_threads, self.providers)
+        recognizer_session = _session(pack.recognizer, self.recognizer_threads, self.providers)
         self._recognizer = ArcFaceONNX(str(pack.recognizer), session=recognizer_session)
         if tuple(self._recognizer.input_size) != (ALIGNED_SIZE, ALIGNED_SIZE):
             raise ValueError(f"Recogniser {pack.recognizer.name} does not take 112x112 faces")
