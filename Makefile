@@ -117,11 +117,24 @@ sys.exit(0 if score >= float(sys.argv[1]) else f"Mutation score {score:.1f}% is 
 endef
 export MUTATION_SCORE
 
+# What the fork server imports before forking a child per mutant: pytest, its plugins, conftest, the test modules.
+define MUTATION_PRELOAD
+import tomllib
+from importlib.metadata import entry_points
+from pathlib import Path
+tests = tomllib.loads(Path("pyproject.toml").read_text())["tool"]["mutmut"]["pytest_add_cli_args_test_selection"]
+modules = ["pytest", *sorted({ep.value.split(":")[0] for ep in entry_points(group="pytest11")}), "tests.conftest"]
+modules += [test.removesuffix(".py").replace("/", ".") for test in tests if test.endswith(".py")]
+Path("mutmut-preload.txt").write_text("\n".join(modules) + "\n")
+endef
+export MUTATION_PRELOAD
+
 mutate: install-dev
-	@mkdir -p $(MUTATE_DIR) && cd $(MUTATE_DIR) && rm -rf mutants service tests migrations pyproject.toml shared
+	@mkdir -p $(MUTATE_DIR) && cd $(MUTATE_DIR) && rm -rf mutants service tests migrations pyproject.toml shared mutmut-preload.txt
 	@cp -a service tests migrations pyproject.toml $(MUTATE_DIR)/
 	@find $(MUTATE_DIR) -name __pycache__ -prune -exec rm -rf {} +
 	@ln -s $(abspath $(CURDIR)/../shared) $(MUTATE_DIR)/shared
+	@cd $(MUTATE_DIR) && $(CURDIR)/$(BIN)/python -c "$$MUTATION_PRELOAD"
 	@echo "Mutation testing in $(MUTATE_DIR) with $(MUTATE_JOBS) workers; this takes a while."
 	cd $(MUTATE_DIR) && OMP_NUM_THREADS=1 $(CURDIR)/$(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(MUTANT_GLOBS)
 	@cd $(MUTATE_DIR) && $(CURDIR)/$(BIN)/python -c "$$MUTATION_SCORE" $(MUTATE_MIN) $(MODULES)

@@ -1,19 +1,21 @@
 """Batch throughput: the service against the models' own cost and against a bare loop, in one run.
 
-Printed for each photo set:
+Printed for each photo set, in ms per photo:
 
 - the model floor: decode (the service's reduced decode), detect and embed, each stage alone on the same photos
-  with every thread to itself; the floor is max(decode, detect) + embed, since the service decodes the next
-  photo on another thread while the current one is detected (the serial sum is printed too);
+  with every thread to itself; floor = max(decode, detect) + embed, since the service decodes the next photo on
+  another thread while the current one is detected (serial = the three added up);
 - the bare loop: what a script would do with the same model files (OpenCV full-size decode, SCRFD on a 640
   square, ArcFace face by face);
-- the service: one 100-photo batch through the live HTTP API, timed by the client (upload and answer included)
-  and by the server (its request-duration metric), with the stage times from its /metrics.
+- the service: one batch through the live HTTP API, timed by the client (upload and answer included) and by the
+  server (its request-duration metric), with the server's own stage times from its /metrics.
 
-Then one single-photo request: the server's time against that photo's model time (decode + detect + embed with
-the models configured as the server configures them), best of ``--repeat`` each.
+Then single-photo requests: the server's time against that photo's model time (decode + detect + embed with the
+models configured as the server configures them).
 
-The machine may be shared: the load average is printed before and after; compare ratios within one run.
+Every measurement is repeated ``--repeat`` times, the kinds interleaved so that a burst of load elsewhere hurts
+them alike, and the best is kept. The machine may be shared: the cores that other processes used during the
+measurements are printed; compare ratios within one run.
 
 Usage: python benchmarks/throughput.py [--photos 100] [--repeat 3] [--threads 2]
 """
@@ -26,13 +28,13 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import click
 import cv2
 import httpx
-import numpy as np
 import onnxruntime as ort
 from insightface.model_zoo.arcface_onnx import ArcFaceONNX
 from insightface.model_zoo.scrfd import SCRFD
@@ -48,11 +50,51 @@ from service.settings import Settings
 SINGLE_PHOTO = FACES / "face_recognition" / "examples" / "knn_examples" / "test" / "obama1.jpg"
 DEFAULTS = Settings()
 MAX_FACES_PER_PHOTO = DEFAULTS.max_faces_per_photo
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+T = TypeVar("T")
 
 
-def load() -> str:
-    """The 1-minute load average against the cores: how shared the machine is right now."""
-    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+def _busy_seconds() -> float:
+    """CPU seconds every process of the machine has used (all cores) since boot."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def _process_seconds(pid: int) -> float:
+    """CPU seconds one process (all its threads) has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+@dataclass
+class OtherLoad:
+    """The cores that processes other than this benchmark and its server used while measurements ran."""
+
+    pids: list[int] = field(default_factory=lambda: [os.getpid()])
+    samples: list[float] = field(default_factory=list)
+
+    def measure(self, work: Callable[[], T]) -> tuple[float, T]:
+        """Run ``work``: its wall seconds and result (the other processes' cores meanwhile are recorded)."""
+        busy, ours = _busy_seconds(), sum(_process_seconds(pid) for pid in self.pids)
+        started = time.perf_counter()
+        result = work()
+        elapsed = time.perf_counter() - started
+        others = (_busy_seconds() - busy) - (sum(_process_seconds(pid) for pid in self.pids) - ours)
+        self.samples.append(max(0.0, others / elapsed))
+        return elapsed, result
+
+    def seconds(self, work: Callable[[], object]) -> float:
+        """Run ``work``: its wall seconds."""
+        return self.measure(work)[0]
+
+    def summary(self) -> str:
+        """Mean and worst of the samples."""
+        if not self.samples:
+            return "no measurements"
+        return (
+            f"other processes used {statistics.mean(self.samples):.2f} of {os.cpu_count()} cores on average "
+            f"during the measurements (most: {max(self.samples):.2f})"
+        )
 
 
 def bare_models(threads: int) -> tuple[SCRFD, ArcFaceONNX]:
@@ -69,10 +111,9 @@ def bare_models(threads: int) -> tuple[SCRFD, ArcFaceONNX]:
     return detector, recognizer
 
 
-def bare_loop(paths: list[Path], detector: SCRFD, recognizer: ArcFaceONNX) -> tuple[float, int]:
-    """Seconds for decode + detect + embed-one-by-one over ``paths``, and faces found."""
+def bare_loop(paths: list[Path], detector: SCRFD, recognizer: ArcFaceONNX) -> int:
+    """Decode + detect + embed-one-by-one over ``paths``; faces found."""
     faces = 0
-    started = time.perf_counter()
     for path in paths:
         image = cv2.imread(str(path))
         if image is None:
@@ -81,7 +122,7 @@ def bare_loop(paths: list[Path], detector: SCRFD, recognizer: ArcFaceONNX) -> tu
         for points in landmarks:
             recognizer.get_feat(face_align.norm_crop(image, landmark=points))
             faces += 1
-    return time.perf_counter() - started, faces
+    return faces
 
 
 def service_model(threads: int, *, detector_threads: int | None = None) -> FaceModel:
@@ -105,76 +146,60 @@ def decode(data: bytes, model: FaceModel) -> DecodedImage:
     )
 
 
-@dataclass(frozen=True)
-class Floor:
-    """Milliseconds per photo of each model stage run alone, best of the repeats."""
+@dataclass
+class Figures:
+    """Best times of one photo set, in seconds for the whole set."""
 
-    decode: float
-    detect: float
-    embed: float
-    faces: int
+    photos: int
+    best: dict[str, float] = field(default_factory=dict)
+    faces: dict[str, int] = field(default_factory=dict)
+    server_stages: dict[str, float] = field(default_factory=dict)
+
+    def keep(self, kind: str, seconds: float) -> None:
+        """Remember ``seconds`` if it is the best of its kind so far."""
+        self.best[kind] = min(seconds, self.best.get(kind, float("inf")))
+
+    def ms(self, kind: str) -> float:
+        """Best milliseconds per photo."""
+        return 1000 * self.best[kind] / self.photos
 
     @property
-    def overlapped(self) -> float:
-        """The floor when decoding is hidden behind detection, as the service arranges it."""
-        return max(self.decode, self.detect) + self.embed
+    def floor(self) -> float:
+        """max(decode, detect) + embed: the decode thread hides decoding behind detection."""
+        return max(self.ms("decode"), self.ms("detect")) + self.ms("embed")
 
     @property
     def serial(self) -> float:
         """Every stage one after another."""
-        return self.decode + self.detect + self.embed
-
-
-def best_of(repeat: int, work: Callable[[], object]) -> float:
-    """The fastest of ``repeat`` runs of ``work()``, in seconds."""
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
-def model_floor(paths: list[Path], model: FaceModel, repeat: int) -> Floor:
-    """Each stage alone over ``paths``: decode, detect (+ align), embed (batched as the service batches)."""
-    datas = [path.read_bytes() for path in paths]
-    images = [decode(data, model) for data in datas]
-    crops = [c.crop for image in images for c in model.detect_largest(image, MAX_FACES_PER_PHOTO)[0]]
-    decode_s = best_of(repeat, lambda: [decode(data, model) for data in datas])
-    detect_s = best_of(repeat, lambda: [model.detect_largest(image, MAX_FACES_PER_PHOTO) for image in images])
-    embed_s = best_of(repeat, lambda: model.embed(crops))
-    per_photo = 1000 / len(paths)
-    return Floor(decode_s * per_photo, detect_s * per_photo, embed_s * per_photo, len(crops))
-
-
-def single_photo_model_time(path: Path, model: FaceModel, repeat: int) -> float:
-    """Milliseconds of decode + detect + embed of one photo, best of ``repeat``."""
-    data = path.read_bytes()
-
-    def work() -> None:
-        image = decode(data, model)
-        model.embed([c.crop for c in model.detect_largest(image, MAX_FACES_PER_PHOTO)[0]])
-
-    return 1000 * best_of(repeat, work)
+        return self.ms("decode") + self.ms("detect") + self.ms("embed")
 
 
 def server_metrics(server: Server) -> dict[str, float]:
-    """The server's own figures: request duration of the recognise route, and pipeline stage sums and counts."""
+    """The server's own figures: request duration of the recognise route, and pipeline stage sums."""
     text = httpx.get(f"{server.url}/metrics", timeout=30).text
     figures: dict[str, float] = {}
     for line in text.splitlines():
-        found = re.match(r'facerec_http_request_duration_seconds_(sum|count)\{.*path="([^"]+)".*\} (\S+)', line)
-        if found and found.group(2).endswith("/recognize"):
-            figures[f"request_{found.group(1)}"] = figures.get(f"request_{found.group(1)}", 0.0) + float(found[3])
-        found = re.match(r'facerec_stage_seconds_(sum|count)\{stage="(\w+)"\} (\S+)', line)
+        found = re.match(r'facerec_http_request_duration_seconds_sum\{[^}]*path="([^"]+)"[^}]*\} (\S+)', line)
+        if found and found.group(1).endswith("/recognize"):
+            figures["request"] = figures.get("request", 0.0) + float(found.group(2))
+        found = re.match(r'facerec_stage_seconds_sum\{stage="(\w+)"\} (\S+)', line)
         if found:
-            figures[f"{found.group(2)}_{found.group(1)}"] = float(found.group(3))
+            figures[found.group(1)] = float(found.group(2))
     return figures
 
 
-def service_batch(server: Server, token: str, paths: list[Path]) -> tuple[float, float, dict[str, float], int]:
-    """One batch request: client seconds (upload and answer included), server seconds, stage seconds, faces."""
-    parts = multipart(paths)
+@dataclass
+class Served:
+    """One request to the service."""
+
+    client: float  # seconds, upload and answer included
+    server: float  # seconds, the server's request-duration metric
+    stages: dict[str, float]  # seconds per pipeline stage, from the server's metrics
+    faces: int
+
+
+def service_batch(server: Server, token: str, parts: list[tuple[str, tuple[str, bytes, str]]]) -> Served:
+    """One recognise request with ``parts``."""
     before = server_metrics(server)
     started = time.perf_counter()
     response = httpx.post(
@@ -186,7 +211,38 @@ def service_batch(server: Server, token: str, paths: list[Path]) -> tuple[float,
     delta = {key: after[key] - before.get(key, 0.0) for key in after}
     log = httpx.get(f"{server.url}{response.json()['log_url']}", headers={"Authorization": token}, timeout=60).json()
     faces = sum(e["metadata"]["face_count"] for e in log["entries"])
-    return elapsed, delta["request_sum"], delta, faces
+    return Served(elapsed, delta["request"], delta, faces)
+
+
+def measure_set(
+    paths: list[Path],
+    repeat: int,
+    alone: FaceModel,
+    bare: tuple[SCRFD, ArcFaceONNX],
+    server: Server,
+    token: str,
+    load: OtherLoad,
+) -> Figures:
+    """The floor's stages, the bare loop and the service on ``paths``, ``repeat`` interleaved rounds."""
+    figures = Figures(len(paths))
+    datas = [path.read_bytes() for path in paths]
+    parts = multipart(paths)
+    images = [decode(data, alone) for data in datas]
+    crops = [c.crop for image in images for c in alone.detect_largest(image, MAX_FACES_PER_PHOTO)[0]]
+    figures.faces["models"] = len(crops)
+    for _ in range(repeat):
+        figures.keep("decode", load.seconds(lambda: [decode(data, alone) for data in datas]))
+        figures.keep("detect", load.seconds(lambda: [alone.detect_largest(i, MAX_FACES_PER_PHOTO) for i in images]))
+        figures.keep("embed", load.seconds(lambda: alone.embed(crops)))
+        seconds, figures.faces["bare"] = load.measure(lambda: bare_loop(paths, *bare))
+        figures.keep("bare", seconds)
+        served = load.measure(lambda: service_batch(server, token, parts))[1]
+        if served.client < figures.best.get("service", float("inf")):
+            figures.server_stages = served.stages
+        figures.keep("service", served.client)
+        figures.keep("server", served.server)
+        figures.faces["service"] = served.faces
+    return figures
 
 
 def decode_costs(paths: list[Path], min_side: int) -> tuple[float, float]:
@@ -205,12 +261,12 @@ def decode_costs(paths: list[Path], min_side: int) -> tuple[float, float]:
 
 @click.command()
 @click.option("--photos", default=100, show_default=True)
-@click.option("--repeat", default=3, show_default=True, help="runs per measurement; the best is reported")
+@click.option("--repeat", default=3, show_default=True, help="rounds per measurement; the best is reported")
 @click.option("--threads", default=2, show_default=True, help="FACEREC_INFERENCE_THREADS of the server")
 def main(photos: int, repeat: int, threads: int) -> None:
     """Print the model floor, the bare loop and the service per photo, their ratios, and one photo's overhead."""
-    click.echo(f"machine: {machine()}; {load()} at the start")
-    detector, recognizer = bare_models(threads)
+    click.echo(f"machine: {machine()}; 1-minute load average {os.getloadavg()[0]:.1f} at the start")
+    bare = bare_models(threads)
     alone = service_model(threads, detector_threads=threads)  # each stage alone has every thread
     as_served = service_model(threads)  # the detector leaves a thread to the decoder, as in the server
     with tempfile.TemporaryDirectory() as folder:
@@ -224,55 +280,61 @@ def main(photos: int, repeat: int, threads: int) -> None:
             server.cli(
                 "enroll", str(FACES / "face_recognition" / "examples" / "knn_examples" / "train"), "--domain", "bench"
             )
-            service_batch(server, token, sets["shared photos"][:5])  # warm the server
-            click.echo(f"server start to healthy: {server.started_in:.2f} s; FACEREC_INFERENCE_THREADS={threads}")
-            click.echo("\nms per photo, best of the repeats:")
-            header = (
-                f"{'photo set':<18} {'decode':>7} {'detect':>7} {'embed':>6} {'floor':>6} {'serial':>7} "
-                f"{'bare':>6} {'service':>8} {'(server)':>9} {'svc/floor':>10} {'svc/bare':>9} {'faces':>6}"
-            )
-            click.echo(header)
-            stages = {}
-            for name, paths in sets.items():
-                floor = model_floor(paths, alone, repeat)
-                bare = min(bare_loop(paths, detector, recognizer)[0] for _ in range(repeat)) * 1000 / len(paths)
-                served = [service_batch(server, token, paths) for _ in range(repeat)]
-                client, serverside, stage_delta, faces = min(served, key=lambda s: s[0])
-                client_ms, server_ms = client * 1000 / len(paths), serverside * 1000 / len(paths)
-                stages[name] = {
-                    stage: 1000 * stage_delta[f"{stage}_sum"] / len(paths) for stage in ("decode", "detect", "embed")
-                }
-                click.echo(
-                    f"{name:<18} {floor.decode:>7.1f} {floor.detect:>7.1f} {floor.embed:>6.1f} "
-                    f"{floor.overlapped:>6.1f} {floor.serial:>7.1f} {bare:>6.1f} {client_ms:>8.1f} {server_ms:>9.1f} "
-                    f"{client_ms / floor.overlapped:>10.2f} {client_ms / bare:>9.2f} {faces:>6}"
-                )
-                assert faces == floor.faces, f"the service found {faces} faces, the models alone {floor.faces}"
-            click.echo(
-                "floor = max(decode, detect) + embed, each stage alone; serial = their sum; service = the client's "
-                "time for the whole request, (server) = the server's own request time"
-            )
-            for name, figures in stages.items():
-                click.echo(
-                    f"{name}: the server's stage times (its /metrics; decode runs beside detect): "
-                    + ", ".join(f"{stage} {ms:.1f}" for stage, ms in figures.items())
-                    + " ms/photo"
-                )
+            service_batch(server, token, multipart(sets["shared photos"][:5]))  # warm the server
+            load = OtherLoad([os.getpid(), server.process.pid])
+            results = {
+                name: measure_set(paths, repeat, alone, bare, server, token, load) for name, paths in sets.items()
+            }
 
-            model_ms = single_photo_model_time(SINGLE_PHOTO, as_served, 5 * repeat)
-            singles = [service_batch(server, token, [SINGLE_PHOTO]) for _ in range(5 * repeat)]
-            server_ms = 1000 * min(s[1] for s in singles)
-            client_ms = 1000 * min(s[0] for s in singles)
-            click.echo(
-                f"\none photo ({SINGLE_PHOTO.name}, {np.prod(Image.open(SINGLE_PHOTO).size) / 1e6:.1f} MP): "
-                f"model time {model_ms:.1f} ms (decode + detect + embed, models as the server builds them), "
-                f"server time {server_ms:.1f} ms (+{server_ms - model_ms:.1f}), client round trip {client_ms:.1f} ms"
-            )
+            single = Figures(1)
+            single_parts = multipart([SINGLE_PHOTO])
+            single_data = SINGLE_PHOTO.read_bytes()
+
+            def one_photo_models() -> None:
+                image = decode(single_data, as_served)
+                as_served.embed([c.crop for c in as_served.detect_largest(image, MAX_FACES_PER_PHOTO)[0]])
+
+            for _ in range(5 * repeat):
+                single.keep("models", load.seconds(one_photo_models))
+                served = load.measure(lambda: service_batch(server, token, single_parts))[1]
+                single.keep("server", served.server)
+                single.keep("client", served.client)
+
+    click.echo(f"server start to healthy: {server.started_in:.2f} s; FACEREC_INFERENCE_THREADS={threads}")
+    click.echo(f"\nms per photo, best of {repeat} interleaved rounds:")
+    click.echo(
+        f"{'photo set':<18} {'decode':>7} {'detect':>7} {'embed':>6} {'floor':>6} {'serial':>7} {'bare':>6} "
+        f"{'service':>8} {'(server)':>9} {'svc/floor':>10} {'svc/bare':>9} {'faces':>6}"
+    )
+    for name, figures in results.items():
+        service = figures.ms("service")
+        click.echo(
+            f"{name:<18} {figures.ms('decode'):>7.1f} {figures.ms('detect'):>7.1f} {figures.ms('embed'):>6.1f} "
+            f"{figures.floor:>6.1f} {figures.serial:>7.1f} {figures.ms('bare'):>6.1f} {service:>8.1f} "
+            f"{figures.ms('server'):>9.1f} {service / figures.floor:>10.2f} {service / figures.ms('bare'):>9.2f} "
+            f"{figures.faces['service']:>6}"
+        )
+        assert figures.faces["service"] == figures.faces["models"], f"{name}: the service and the models disagree"
+    click.echo(
+        "floor = max(decode, detect) + embed, each stage alone with every thread; serial = the three added up; "
+        "service = the client's time for the request, (server) = the server's own request time"
+    )
+    for name, figures in results.items():
+        stages = ", ".join(
+            f"{stage} {1000 * figures.server_stages[stage] / figures.photos:.1f}" for stage in ("decode", "detect")
+        )
+        embed = 1000 * (figures.server_stages["embed"] + figures.server_stages["search"]) / figures.photos
+        click.echo(f"{name}, the server's stage times: {stages} (side by side), embed + search {embed:.1f} ms/photo")
+    click.echo(
+        f"\none photo ({SINGLE_PHOTO.name}), best of {5 * repeat}: model time {single.ms('models'):.1f} ms "
+        f"(decode + detect + embed, the models as the server builds them); server time {single.ms('server'):.1f} ms "
+        f"(+{single.ms('server') - single.ms('models'):.1f}); client round trip {single.ms('client'):.1f} ms"
+    )
     click.echo(
         f"12 MP JPEG decode: full size {full_ms:.0f} ms, service (reduced for a 640 px detector) "
         f"{reduced_ms:.0f} ms = {reduced_ms / full_ms:.2f} of full"
     )
-    click.echo(f"{load()} at the end")
+    click.echo(f"load: {load.summary()}; 1-minute load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

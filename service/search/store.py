@@ -386,6 +386,9 @@ class IndexStore:
             self._failures[f"load {domain}"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise
         self._failures.pop(f"load {domain}", None)
+        if version == 0 and index.ntotal == 0:
+            # A domain that never had a gallery (a misspelt one, a tenant with nobody enrolled): nothing to save.
+            return _Entry(index, version, saved=version)
         logger.info("rebuilt index for domain %r at version %d (%d faces)", domain, version, index.ntotal)
         return _Entry(index, version, saved=None)
 
