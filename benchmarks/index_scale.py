@@ -464,15 +464,17 @@ def sql_rerank(faces: int, database_url: str | None) -> None:
         for domain in ("flat.test", "sq8.test"):
             with sessions.begin() as session:
                 session.execute(insert(IndexState), [{"domain": domain, "version": 1}])
-                owner = session.execute(
-                    insert(Identity).values(domain=domain, name="x").returning(Identity.id)
-                ).scalar_one()
+                # Two faces a person: search needs 3 distinct people, as in a real gallery.
+                owners = session.scalars(
+                    insert(Identity).returning(Identity.id, sort_by_parameter_order=True),
+                    [{"domain": domain, "name": f"person {p}"} for p in range(faces // 2)],
+                ).all()
                 for start in range(0, faces, 10_000):
                     session.execute(
                         insert(Face),
                         [
                             {
-                                "identity_id": owner,
+                                "identity_id": owners[row // 2],
                                 "domain": domain,
                                 "embedding": embedding_to_bytes(vectors[row]),
                                 "det_score": 0.9,

@@ -106,6 +106,8 @@ def load_embeddings(
     id_parts: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
     owner_parts: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
     buffer = bytearray()
+    if spill_dir is not None:
+        spill_dir.mkdir(parents=True, exist_ok=True)
     spill = tempfile.NamedTemporaryFile(dir=spill_dir, prefix="load-", suffix=".f32") if spill_dir else None  # noqa: SIM115 - closed by the with below
     with spill if spill is not None else contextlib.nullcontext():
         for partition in rows.partitions():

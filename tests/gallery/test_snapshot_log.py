@@ -157,3 +157,17 @@ def test_a_compressed_gallery_answers_with_the_exact_similarities_from_sql(
     assert best[0].name == "P7"
     assert best[0].similarity == pytest.approx(1.0, abs=1e-6)  # 8-bit codes alone would be off by ~1e-3
     assert gallery.verify(DOMAIN, repair=False).consistent
+
+
+def test_a_large_gallery_rebuilt_from_sql_is_gathered_on_disk_and_leaves_no_file_behind(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    writer = Gallery(sessions, IndexStore(tmp_path / "writer", 512, "test"))
+    for person in range(30):
+        prepared = [face(1000 * person + n) for n in range(10)]
+        enrollment.enroll(writer, DOMAIN, prepared, [], model_name="test", name=f"P{person}")
+    folder = tmp_path / "new-replica"  # no file, no folder yet: the first search rebuilds from SQL
+    replica_gallery = Gallery(sessions, IndexStore(folder, 512, "test", compress_above=0))
+    best = replica_gallery.search(DOMAIN, face(1000 * 4 + 2).embedding[None, :], k=1)[0]
+    assert (best[0].name, replica_gallery.index(DOMAIN).kind) == ("P4", "sq8")
+    assert sorted(p.suffix for p in folder.iterdir() if p.suffix) == [".id", ".npz"]  # no .f32 or .tmp left
