@@ -250,7 +250,7 @@ def _feed(parser: multipart.PushMultipartParser, receiver: _Receiver, chunk: byt
             else:
                 receiver.data(event)
     except multipart.ParserLimitReached as exc:
-        if "segment" in str(exc).lower():
+        if "segment count" in str(exc).lower():  # not "segment header length/count": those are malformed parts
             raise HTTPException(
                 status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE,
                 detail=f"Too many parts in the form: at most {limits.max_parts} "
