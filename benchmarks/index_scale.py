@@ -74,6 +74,14 @@ def vectors_by_id(vectors: np.ndarray) -> ExactVectors:
     return lookup
 
 
+def anonymous_rss_mb() -> float:
+    """This process's anonymous resident memory (RssAnon) in MB: its heap, not file pages it maps."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -121,17 +129,14 @@ def scale(sizes: str, queries: int, kind: str, spill: bool) -> None:
             queries_ = probes(vectors, queries)
             exact = vectors_by_id(vectors) if kind == "sq8" else None
             gc.collect()
-            before = current_rss_mb(os.getpid())
+            before = anonymous_rss_mb()
             index = IdentityIndex(DIM, compress_above=0 if kind == "sq8" else None)
             started = time.perf_counter()
             index.build(ids, ids - 1, vectors)
             build = time.perf_counter() - started
             gc.collect()
-            if spill:
-                # The memory map's pages count in RSS while cached: drop them before reading the figure.
-                vectors.flush()
-                _drop_cached(Path(str(vectors.filename)))
-            per_face = (current_rss_mb(os.getpid()) - before) * 1024 * 1024 / size
+            # Anonymous memory only: the memory-mapped vectors' cached pages count in RSS but belong to no index.
+            per_face = (anonymous_rss_mb() - before) * 1024 * 1024 / size
 
             _, truth = exact_search(vectors, queries_, 3)
             found = index.search(queries_, k=3, exact=exact)
