@@ -4,7 +4,6 @@ relative paths resolve, and the figures derived from them."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from service.settings import ConfigFileError, Settings, find_config_file
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No FACEREC_* variable from outside, and an empty current folder."""
     for name in list(os.environ):
         if name.startswith("FACEREC_"):
@@ -22,7 +21,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    yield work
+    return work
 
 
 def test_the_documented_defaults() -> None:
@@ -148,6 +147,10 @@ def test_absolute_paths_and_server_databases_are_kept_as_given(tmp_path: Path) -
         model_dir=tmp_path / "m",
         database_url="postgresql://u:p@db.example/facerec",
     )
-    assert (settings.storage_dir, settings.index_dir, settings.model_dir) == (tmp_path / "s", tmp_path / "i", tmp_path / "m")
+    assert (settings.storage_dir, settings.index_dir, settings.model_dir) == (
+        tmp_path / "s",
+        tmp_path / "i",
+        tmp_path / "m",
+    )
     assert settings.database_url == "postgresql://u:p@db.example/facerec"
     assert Settings().model_dir is None

@@ -260,7 +260,9 @@ def test_repeated_failures_get_429_with_retry_after_and_the_refusals_are_not_cou
     assert len(limiter) == 1
 
 
-def test_a_valid_token_passes_from_a_limited_address(http: TestClient[Litestar], sessions: sessionmaker[Session]) -> None:
+def test_a_valid_token_passes_from_a_limited_address(
+    http: TestClient[Litestar], sessions: sessionmaker[Session]
+) -> None:
     _, secret = token(sessions)
     for _ in range(LIMIT + 1):
         http.get("/api/whoami", headers={"Authorization": "frk_wrong"})
@@ -276,13 +278,17 @@ def test_a_valid_token_is_not_counted_as_a_failure(
     assert len(limiter) == 0
 
 
-def test_api_docs_and_routes_marked_public_need_no_token(http: TestClient[Litestar], limiter: FailedAuthLimiter) -> None:
+def test_api_docs_and_routes_marked_public_need_no_token(
+    http: TestClient[Litestar], limiter: FailedAuthLimiter
+) -> None:
     assert http.get("/api/docs/page").text == "docs"
     assert http.get("/api/open").text == "open"
     assert len(limiter) == 0
 
 
-def test_only_an_admin_token_passes_the_admin_guard(http: TestClient[Litestar], sessions: sessionmaker[Session]) -> None:
+def test_only_an_admin_token_passes_the_admin_guard(
+    http: TestClient[Litestar], sessions: sessionmaker[Session]
+) -> None:
     _, user = token(sessions, "user")
     _, admin = token(sessions, "admin")
     refused = http.get("/api/admin-only", headers={"Authorization": user})

@@ -63,8 +63,14 @@ def receive(
 
 # ----- what is kept -------------------------------------------------------------------------------------------
 def test_files_in_photos_fields_are_kept_in_order_with_their_names_and_bytes() -> None:
-    form = receive(body(part("photos[]", b"one", "a.jpg"), part("photos", b"two!", "b.png"), part("photos[]", b"", "c")))
-    assert [(f.filename, f.read(), f.size()) for f in form.files] == [("a.jpg", b"one", 3), ("b.png", b"two!", 4), ("c", b"", 0)]
+    form = receive(
+        body(part("photos[]", b"one", "a.jpg"), part("photos", b"two!", "b.png"), part("photos[]", b"", "c"))
+    )
+    assert [(f.filename, f.read(), f.size()) for f in form.files] == [
+        ("a.jpg", b"one", 3),
+        ("b.png", b"two!", 4),
+        ("c", b"", 0),
+    ]
     assert form.photos_sent == 3
     form.close()
 

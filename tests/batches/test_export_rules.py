@@ -68,7 +68,9 @@ def test_an_unrecognised_photo_is_unknown_even_with_a_best_guess_and_keeps_its_m
 
 
 def test_confidences_have_one_decimal() -> None:
-    row = csv_row(unrecognised(recognized=True, person="Ann", confidence=85.0, p1="Ann", c1=85.0, p2="Bob", c2=7.25), "d")
+    row = csv_row(
+        unrecognised(recognized=True, person="Ann", confidence=85.0, p1="Ann", c1=85.0, p2="Bob", c2=7.25), "d"
+    )
     assert (row[5], row[7], row[9]) == ("85.0", "85.0", "7.2")
 
 

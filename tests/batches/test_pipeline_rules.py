@@ -386,7 +386,9 @@ def test_every_photo_is_logged_with_its_outcome(caplog: pytest.LogCaptureFixture
         line.startswith("photo processed batch=test file='photo0.jpg' faces=2 person='Ann' confidence=99.2 ms=")
         for line in lines
     )
-    assert any(line.startswith("photo processed batch=test file='photo2.jpg' faces=1 person='Unknown'") for line in lines)
+    assert any(
+        line.startswith("photo processed batch=test file='photo2.jpg' faces=1 person='Unknown'") for line in lines
+    )
     assert "photo rejected batch=test file='photo1.jpg' error='The face detector could not process this image'" in lines
     assert any(line.startswith("photo rejected batch=test file='notes.txt' error=") for line in lines)
     levels = {record.getMessage().split(" ")[1]: record.levelno for record in caplog.records}

@@ -21,7 +21,9 @@ DOMAIN = "example.com"
 DIM = 4
 
 
-def add_person(sessions: sessionmaker[Session], name: str, faces: int = 1, domain: str = DOMAIN) -> tuple[int, list[int]]:
+def add_person(
+    sessions: sessionmaker[Session], name: str, faces: int = 1, domain: str = DOMAIN
+) -> tuple[int, list[int]]:
     """A person with ``faces`` faces (embedding i+1, i+2, ...); returns (identity id, face ids)."""
     with sessions.begin() as session:
         person = Identity(domain=domain, name=name)
@@ -31,7 +33,9 @@ def add_person(sessions: sessionmaker[Session], name: str, faces: int = 1, domai
         return person.id, face_ids
 
 
-def add_face(session: Session, identity_id: int, domain: str, digest: str, value: float, face_id: int | None = None) -> int:
+def add_face(
+    session: Session, identity_id: int, domain: str, digest: str, value: float, face_id: int | None = None
+) -> int:
     face = Face(
         id=face_id,
         identity_id=identity_id,
@@ -48,7 +52,9 @@ def add_face(session: Session, identity_id: int, domain: str, digest: str, value
 
 
 # ----- people ---------------------------------------------------------------------------------------------
-def names(sessions: sessionmaker[Session], query: str | None, limit: int = 50, offset: int = 0) -> tuple[int, list[str]]:
+def names(
+    sessions: sessionmaker[Session], query: str | None, limit: int = 50, offset: int = 0
+) -> tuple[int, list[str]]:
     with sessions() as session:
         total, rows = queries.list_identities(session, DOMAIN, limit, offset, query)
     return total, [row.identity.name for row in rows]
@@ -63,7 +69,9 @@ def test_people_are_listed_by_name_in_pages_with_the_total_of_all_pages(sessions
     assert names(sessions, None, limit=2, offset=4) == (5, ["Eve"])
 
 
-def test_the_name_filter_is_a_case_insensitive_substring_and_the_total_follows_it(sessions: sessionmaker[Session]) -> None:
+def test_the_name_filter_is_a_case_insensitive_substring_and_the_total_follows_it(
+    sessions: sessionmaker[Session],
+) -> None:
     for name in ("Ann Lee", "JOANNA", "Bob", "Dee Annan"):
         add_person(sessions, name, faces=0)
     assert names(sessions, "ann") == (3, ["Ann Lee", "Dee Annan", "JOANNA"])
@@ -98,7 +106,11 @@ def test_a_person_s_faces_their_count_and_content_hashes_are_theirs_alone(sessio
         assert queries.face_count(session, bob) == 1
         assert queries.face_count(session, 999) == 0
         assert [face.id for face in queries.faces_of(session, ann)] == ann_faces
-        assert queries.content_hashes(session, ann) == {"Ann-0": ann_faces[0], "Ann-1": ann_faces[1], "Ann-2": ann_faces[2]}
+        assert queries.content_hashes(session, ann) == {
+            "Ann-0": ann_faces[0],
+            "Ann-1": ann_faces[1],
+            "Ann-2": ann_faces[2],
+        }
         assert queries.content_hashes(session, bob) == {"Bob-0": bob_faces[0]}
 
 
@@ -341,7 +353,10 @@ def test_an_index_folder_silent_beyond_the_retention_no_longer_holds_the_log_bac
 def test_nothing_is_pruned_while_the_gallery_is_younger_than_the_versions_kept(sessions: sessionmaker[Session]) -> None:
     bump(sessions, [("add", 1, 1)])
     with sessions.begin() as session:
-        assert gallery_queries.record_snapshot(session, DOMAIN, "a", 1, keep_versions=1, holder_retention=timedelta(1)) == 0
+        assert (
+            gallery_queries.record_snapshot(session, DOMAIN, "a", 1, keep_versions=1, holder_retention=timedelta(1))
+            == 0
+        )
     with sessions() as session:
         assert gallery_queries.change_log_size(session, DOMAIN) == 1
 
@@ -386,7 +401,9 @@ def test_an_empty_gallery_loads_as_empty_arrays_of_the_right_shape(
     assert vectors.dtype == np.float32
 
 
-def test_a_gallery_larger_than_one_read_loads_whole(sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_gallery_larger_than_one_read_loads_whole(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(gallery_queries, "STREAM_ROWS", 2)
     ann, ann_faces = add_person(sessions, "Ann", faces=5)
     with sessions() as session:
