@@ -4,6 +4,7 @@ SQLite database, so no server and no models are needed."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -295,3 +296,66 @@ def test_only_an_admin_token_passes_the_admin_guard(
     assert refused.status_code == 403
     assert refused.json()["detail"] == "This action requires an admin token"
     assert http.get("/api/admin-only", headers={"Authorization": admin}).status_code == 200
+
+
+def call(
+    app: Litestar, client: tuple[str, int] | None, authorization: bytes = b"frk_wrong"
+) -> tuple[int, dict[str, str]]:
+    """One GET /api/whoami straight through ASGI, from ``client`` (None: a connection without a peer address)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/whoami",
+        "raw_path": b"/api/whoami",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"authorization", authorization)],
+        "client": client,
+        "server": ("testserver", 80),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    start = sent[0]
+    return start["status"], {k.decode().lower(): v.decode() for k, v in start["headers"]}
+
+
+@pytest.fixture
+def app(sessions: sessionmaker[Session], limiter: FailedAuthLimiter) -> Litestar:
+    return Litestar(
+        route_handlers=[whoami],
+        middleware=[auth_middleware()],
+        state=State({"sessions": sessions, "auth_limiter": limiter}),
+    )
+
+
+def test_each_client_address_has_its_own_count(app: Litestar) -> None:
+    for _ in range(LIMIT):
+        assert call(app, ("192.0.2.1", 5000))[0] == 401
+    assert call(app, ("192.0.2.1", 5001))[0] == 429  # another port, same address
+    assert call(app, ("192.0.2.2", 5000))[0] == 401
+    assert call(app, ("2001:db8::1", 5000))[0] == 401
+
+
+def test_clients_of_one_ipv6_64_network_share_a_count(app: Litestar) -> None:
+    for host in ("2001:db8:0:1::1", "2001:db8:0:1::2", "2001:db8:0:1::3"):
+        assert call(app, (host, 5000))[0] == 401
+    assert call(app, ("2001:db8:0:1:ffff::9", 5000))[0] == 429
+    assert call(app, ("2001:db8:0:2::1", 5000))[0] == 401
+
+
+def test_connections_without_a_peer_address_share_one_count(app: Litestar) -> None:
+    for _ in range(LIMIT):
+        assert call(app, None)[0] == 401
+    status, headers = call(app, None)
+    assert (status, headers["retry-after"]) == (429, "60")
+    assert call(app, ("192.0.2.1", 5000))[0] == 401

@@ -299,3 +299,38 @@ def test_a_refused_body_leaves_no_space_taken() -> None:
     with pytest.raises(HTTPException):
         receive(body(part("photos[]", b"a" * 50, "a.jpg"), part("name", b"n" * 65)), budget=budget)
     assert budget.used == 0
+
+
+def test_an_unnamed_field_is_named_as_empty_in_its_error() -> None:
+    with pytest.raises(ValidationException) as refused:
+        receive(body(part("", b"\xff")))
+    assert refused.value.detail == "Form field '' is not valid UTF-8 text"
+
+
+def test_an_apostrophe_inside_an_rfc_5987_file_name_is_kept() -> None:
+    form = receive(body(part("photos[]", b"x", "fallback.jpg", "; filename*=UTF-8''O'Brien.jpg")))
+    assert [f.filename for f in form.files] == ["O'Brien.jpg"]
+    form.close()
+
+
+def test_part_headers_up_to_8_kib_and_16_headers_are_accepted() -> None:
+    name = "n" * 7000 + ".jpg"
+    headers = "".join(f"X-Extra-{i}: v\r\n" for i in range(14))
+    data = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="photos[]"; filename="{name}"\r\n'
+        f"Content-Type: image/jpeg\r\n{headers}\r\nx\r\n--{BOUNDARY}--\r\n"
+    ).encode()
+    form = receive(data)
+    assert [f.filename for f in form.files] == [name]
+    form.close()
+
+
+def test_a_part_header_that_is_not_utf8_is_400_saying_so() -> None:
+    data = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="photos[]"; filename="a.jpg"\r\n'.encode()
+        + b"X-Bad: \xff\xfe\r\n\r\nx\r\n"
+        + f"--{BOUNDARY}--\r\n".encode()
+    )
+    with pytest.raises(ClientException) as refused:
+        receive(data)
+    assert refused.value.detail == "Malformed multipart body: Segment header failed to decode"

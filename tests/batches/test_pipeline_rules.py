@@ -307,6 +307,35 @@ def test_a_photo_that_fits_the_budget_left_exactly_is_processed() -> None:
     assert [e.position for e in run(shots, limits=limits).entries] == [0, 1]
 
 
+@dataclass(frozen=True)
+class SlowPhoto:
+    """A photo whose bytes take a while to arrive (a slow disk, a spooled upload)."""
+
+    filename: str
+    data: bytes
+    delay: float
+
+    def size(self) -> int:
+        return len(self.data)
+
+    def read(self) -> bytes:
+        time.sleep(self.delay)
+        return self.data
+
+
+def test_the_pixel_budget_goes_to_photos_in_upload_order_even_when_an_earlier_one_is_slower_to_read() -> None:
+    shots = [Shot([[("Ann", 0.9)]]), Shot([[("Bob", 0.9)]]), Shot([[("Cy", 0.9)]])]
+    photos = [
+        SlowPhoto("slow.png", png(BASE_WIDTH), 0.3),
+        SlowPhoto("fast.png", png(BASE_WIDTH + 1), 0.0),
+        SlowPhoto("fast2.png", png(BASE_WIDTH + 2), 0.0),
+    ]
+    limits = Limits(max_file_bytes=1_000_000, max_image_pixels=1_000_000, max_batch_pixels=BASE_WIDTH * 40 + 50)
+    outcome = run(shots, photos=photos, limits=limits)  # type: ignore[arg-type]
+    assert [e.filename for e in outcome.entries] == ["slow.png"]
+    assert [e.filename for e in outcome.errors] == ["fast.png", "fast2.png"]
+
+
 def test_a_refused_photo_costs_nothing_from_the_pixel_budget() -> None:
     shots = [Shot([[("Ann", 0.9)]])] * 3
     photos = photos_for(shots)
@@ -337,11 +366,14 @@ def test_a_large_jpeg_is_decoded_reduced_to_the_detector_input_size() -> None:
 def test_processing_time_is_the_photo_s_own_work_plus_its_share_of_the_shared_embedding() -> None:
     shots = [Shot([[("Ann", 0.9)], [("Bob", 0.8)]]), Shot([[("Cy", 0.7)]])]
     model = StandInModel(shots, detect_seconds=0.05, embed_seconds=0.3)  # 0.1 s of embedding per face
+    started = time.perf_counter()
     entries = run(shots, model=model).entries
+    wall_ms = (time.perf_counter() - started) * 1000
     assert all(isinstance(e.processing_time_ms, int) for e in entries)
     assert entries[0].processing_time_ms >= 50 + 200
     assert entries[1].processing_time_ms >= 50 + 100
-    assert entries[0].processing_time_ms < 2 * entries[1].processing_time_ms + 200
+    # The photos' times add up to the work done, not more (decoding ahead overlaps detection a little).
+    assert sum(e.processing_time_ms for e in entries) <= wall_ms + 200
 
 
 def test_timestamps_are_when_each_photo_was_done_in_upload_order() -> None:
@@ -362,7 +394,7 @@ def test_the_observer_hears_every_stage_and_every_photo() -> None:
     assert names.count("decode") == 3
     assert names.count("detect") == 2
     assert names[-2:] == ["embed", "search"]
-    assert all(seconds >= 0 for _, seconds in recorder.stages)
+    assert all(0 <= seconds < 60 for _, seconds in recorder.stages)
 
 
 def test_the_embed_and_search_stages_are_timed_separately() -> None:
@@ -370,7 +402,7 @@ def test_the_embed_and_search_stages_are_timed_separately() -> None:
     shots = [Shot([[("Ann", 0.9)]])]
     run(shots, model=StandInModel(shots, embed_seconds=0.2), observer=recorder)
     timings = dict(recorder.stages[-2:])
-    assert timings["embed"] >= 0.2
+    assert 0.2 <= timings["embed"] < 60
     assert timings["search"] < 0.2
 
 
@@ -390,7 +422,7 @@ def test_every_photo_is_logged_with_its_outcome(caplog: pytest.LogCaptureFixture
         line.startswith("photo processed batch=test file='photo2.jpg' faces=1 person='Unknown'") for line in lines
     )
     assert "photo rejected batch=test file='photo1.jpg' error='The face detector could not process this image'" in lines
-    assert any(line.startswith("photo rejected batch=test file='notes.txt' error=") for line in lines)
+    assert any(line.startswith("photo rejected batch=test file='notes.txt' error='Unsupported") for line in lines)
     levels = {record.getMessage().split(" ")[1]: record.levelno for record in caplog.records}
     assert levels == {"detected": logging.DEBUG, "processed": logging.INFO, "rejected": logging.INFO}
 

@@ -155,23 +155,33 @@ def add_batch(sessions: sessionmaker[Session], batch_id: str, created_at: dateti
         )
 
 
-def test_batches_are_listed_newest_first_with_the_id_breaking_ties(sessions: sessionmaker[Session]) -> None:
-    add_batch(sessions, "20231215_143022_0002", START)
-    add_batch(sessions, "20231215_143022_0009", START)
-    add_batch(sessions, "20231216_000000_0001", START + timedelta(days=1))
-    add_batch(sessions, "20231214_000000_0001", START - timedelta(days=1))
+def test_batches_are_listed_newest_first_in_pages_with_the_total_of_all_pages(sessions: sessionmaker[Session]) -> None:
+    for day in (3, 1, 5, 2, 4):
+        add_batch(sessions, f"2023120{day}_000000_0001", START + timedelta(days=day))
     with sessions() as session:
         page = batch_queries.list_batches(session, DOMAIN, 50, 0)
-        second = batch_queries.list_batches(session, DOMAIN, 2, 2)
+        second = batch_queries.list_batches(session, DOMAIN, 2, 1)
         empty = batch_queries.list_batches(session, "nobody.example", 50, 0)
-    assert [b.id for b in page.batches] == [
-        "20231216_000000_0001",
-        "20231215_143022_0009",
-        "20231215_143022_0002",
-        "20231214_000000_0001",
-    ]
-    assert (second.total, [b.id for b in second.batches]) == (4, ["20231215_143022_0002", "20231214_000000_0001"])
+    assert [b.id[:8] for b in page.batches] == ["20231205", "20231204", "20231203", "20231202", "20231201"]
+    assert (second.total, [b.id[:8] for b in second.batches]) == (5, ["20231204", "20231203"])
     assert (empty.total, empty.batches) == (0, [])
+
+
+def test_within_one_second_the_batch_created_later_is_listed_first(sessions: sessionmaker[Session]) -> None:
+    # Batch ids end in four random digits: within a second, only the creation time says which is newer.
+    add_batch(sessions, "20231215_143022_9999", START)
+    add_batch(sessions, "20231215_143022_0001", START + timedelta(microseconds=300))
+    with sessions() as session:
+        page = batch_queries.list_batches(session, DOMAIN, 50, 0)
+    assert [b.id for b in page.batches] == ["20231215_143022_0001", "20231215_143022_9999"]
+
+
+def test_batches_created_at_the_same_instant_are_listed_by_id_descending(sessions: sessionmaker[Session]) -> None:
+    for batch_id in ("20231215_143022_0002", "20231215_143022_0009", "20231215_143022_0005"):
+        add_batch(sessions, batch_id, START)
+    with sessions() as session:
+        page = batch_queries.list_batches(session, DOMAIN, 50, 0)
+    assert [b.id for b in page.batches] == ["20231215_143022_0009", "20231215_143022_0005", "20231215_143022_0002"]
 
 
 def test_a_batch_and_its_entries_are_stored_together(sessions: sessionmaker[Session]) -> None:
@@ -350,6 +360,22 @@ def test_an_index_folder_silent_beyond_the_retention_no_longer_holds_the_log_bac
         assert session.scalars(select(IndexSnapshot.holder)).all() == ["here"]
 
 
+def test_recording_a_snapshot_prunes_and_forgets_only_its_own_domain(sessions: sessionmaker[Session]) -> None:
+    for face in range(1, 6):
+        bump(sessions, [("add", face, 1)])
+        bump(sessions, [("add", face, 2)], domain="other.example")
+    keep = dict(keep_versions=1, holder_retention=timedelta(hours=1))
+    with sessions.begin() as session:
+        gallery_queries.record_snapshot(session, "other.example", "theirs", 1, **keep)
+        session.execute(IndexSnapshot.__table__.update().values(saved_at=utcnow() - timedelta(hours=2)))
+    with sessions.begin() as session:
+        assert gallery_queries.record_snapshot(session, DOMAIN, "mine", 5, **keep) == 4
+    with sessions() as session:
+        assert gallery_queries.change_log_size(session, "other.example") == 4  # only its version 1 was pruned
+        holders = session.execute(select(IndexSnapshot.domain, IndexSnapshot.holder)).all()
+    assert sorted(holders) == [(DOMAIN, "mine"), ("other.example", "theirs")]
+
+
 def test_nothing_is_pruned_while_the_gallery_is_younger_than_the_versions_kept(sessions: sessionmaker[Session]) -> None:
     bump(sessions, [("add", 1, 1)])
     with sessions.begin() as session:
@@ -378,13 +404,17 @@ def test_a_domain_s_gallery_loads_as_face_ids_owners_and_vectors_in_face_order(
     ann, ann_faces = add_person(sessions, "Ann", faces=2)
     bob, bob_faces = add_person(sessions, "Bob", faces=1)
     add_person(sessions, "Cy", faces=2, domain="other.example")
-    spill_dir = tmp_path / "spill" if spill else None
+    spill_dir = tmp_path / "spill" / "new" if spill else None  # created, parents too
     with sessions() as session:
         face_ids, owners, vectors = gallery_queries.load_embeddings(session, DOMAIN, DIM, spill_dir)
         assert gallery_queries.face_count(session, DOMAIN) == 3
     assert face_ids.tolist() == [*ann_faces, *bob_faces]
     assert owners.tolist() == [ann, ann, bob]
-    assert vectors.dtype == np.float32
+    assert (face_ids.dtype, owners.dtype, vectors.dtype) == (np.int64, np.int64, np.float32)
+    # With a spill folder the vectors are a read-only map of a file there, not a copy in memory.
+    assert isinstance(vectors, np.memmap) is spill
+    if spill_dir is not None:
+        assert Path(str(vectors.filename)).parent == spill_dir
     assert vectors.tolist() == [[1.0, 2.0, 3.0, 4.0], [2.0, 3.0, 4.0, 5.0], [1.0, 2.0, 3.0, 4.0]]
     if spill_dir is not None:
         assert list(spill_dir.iterdir()) == []  # the spill file's name is gone once loaded
@@ -398,7 +428,7 @@ def test_an_empty_gallery_loads_as_empty_arrays_of_the_right_shape(
         face_ids, owners, vectors = gallery_queries.load_embeddings(session, DOMAIN, DIM, tmp_path if spill else None)
         assert gallery_queries.face_count(session, DOMAIN) == 0
     assert (face_ids.shape, owners.shape, vectors.shape) == ((0,), (0,), (0, DIM))
-    assert vectors.dtype == np.float32
+    assert (face_ids.dtype, owners.dtype, vectors.dtype) == (np.int64, np.int64, np.float32)
 
 
 def test_a_gallery_larger_than_one_read_loads_whole(
@@ -425,7 +455,8 @@ def test_embeddings_by_id_returns_the_domain_s_stored_faces_among_those_asked(se
         none_found, no_vectors = gallery_queries.embeddings_by_id(session, DOMAIN, [6000], DIM)
     assert sorted(zip(found.tolist(), vectors[:, 0].tolist(), strict=True)) == [(5, 1.0), (2500, 2.0), (4500, 3.0)]
     assert vectors.shape == (3, DIM)
-    assert (none_found.tolist(), no_vectors.shape) == ([], (0, DIM))
+    assert (none_found.tolist(), no_vectors.shape, no_vectors.dtype) == ([], (0, DIM), np.float32)
+    assert found.dtype == np.int64
 
 
 def test_identity_names_are_those_asked_for(sessions: sessionmaker[Session]) -> None:

@@ -34,5 +34,5 @@ def test_the_inverse_of_the_centre_is_similarity_030() -> None:
 
 @pytest.mark.parametrize("confidence", [0.0, -1.0, 100.0, 100.5, 150.0])
 def test_a_confidence_outside_the_open_interval_has_no_similarity(confidence: float) -> None:
-    with pytest.raises(ValueError, match="strictly between 0 and 100"):
+    with pytest.raises(ValueError, match=r"^confidence must be strictly between 0 and 100$"):
         similarity_from_confidence(confidence)

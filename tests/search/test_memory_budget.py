@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from service.search.index import IdentityIndex
 from service.search.store import IndexStore, SnapshotPolicy
@@ -90,3 +91,17 @@ def test_face_ids_far_apart_cost_no_memory_for_the_ids_between_them() -> None:
     index.add(np.array([1_500_000_000]), np.array([3]), unit(rng.standard_normal((1, DIM))))
     assert index.memory_bytes() < 64 * 1024
     assert index.identity_count == 3
+
+
+def test_a_domain_that_failed_to_load_is_reported_until_it_loads(tmp_path: Path) -> None:
+    store = IndexStore(tmp_path, DIM, "test")
+
+    def database_gone() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        raise ConnectionError("database unreachable")
+
+    with pytest.raises(ConnectionError):
+        store.get("a.test", 1, database_gone)
+    assert store.failed_loads() == ["a.test"]
+    assert store.problems() == ["load a.test: database unreachable"]
+    store.get("a.test", 1, lambda: small_gallery(1))
+    assert store.problems() == []
