@@ -130,6 +130,8 @@ endef
 export MUTATION_PRELOAD
 
 mutate: install-dev
+	@case "$(CURDIR)/" in "$(abspath $(MUTATE_DIR))/"*) \
+		echo "MUTATE_DIR must be outside the repository (it is emptied): $(MUTATE_DIR)" >&2; exit 1;; esac
 	@mkdir -p $(MUTATE_DIR) && cd $(MUTATE_DIR) && rm -rf mutants service tests migrations pyproject.toml shared mutmut-preload.txt
 	@cp -a service tests migrations pyproject.toml $(MUTATE_DIR)/
 	@find $(MUTATE_DIR) -name __pycache__ -prune -exec rm -rf {} +
