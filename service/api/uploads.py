@@ -149,23 +149,21 @@ class _Receiver:
         self.current: ReceivedFile | None = None
         self.text: bytearray | None = None
         self.name = ""
-        self.skipping = False
 
     def segment(self, segment: multipart.MultipartSegment) -> None:
         self.name = segment.name or ""
         filename = _extended_filename(segment.header("Content-Disposition") or "")
         if filename is None:
             filename = segment.filename
-        self.current, self.text, self.skipping = None, None, False
+        self.current, self.text = None, None
         if filename is None:
             self.text = bytearray()
         elif self.name not in PHOTO_FIELDS:
-            self.skipping = True  # a file in a field we do not read: drop its bytes as they come
+            return  # a file in a field we do not read: with no current part, its bytes are dropped
         else:
             if len(self.form.files) >= self.limits.max_files:
                 # Counted (the part limit bounds how many) so the error can say how many were sent; not kept.
                 self.form.files_over_limit += 1
-                self.skipping = True
                 return
             self.current = ReceivedFile(filename, self.limits.max_file_bytes)
             self.form.files.append(self.current)
