@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     inference_threads: int = Field(
         default_factory=_default_threads,
         ge=1,
-        description="threads of one batch: the decode thread plus the detector's (this - 1), then the recogniser's",
+        description="threads of one batch: this many photos decoded and detected at once, then the recogniser's",
     )
     execution_providers: str = Field(
         default=CPU_PROVIDER,

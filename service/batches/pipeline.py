@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +23,7 @@ from service.db.models import utcnow
 from service.gallery.gallery import NamedMatch
 from service.recognition.confidence import rounded_confidence
 from service.recognition.faces import FaceCandidate, FaceModel
-from service.recognition.images import DecodedImage, ImageError
+from service.recognition.images import BudgetExceededError, ImageError
 from service.recognition.photos import PhotoSource, clean_filename, load_photo
 
 logger = logging.getLogger("service.batches")
@@ -30,7 +31,7 @@ logger = logging.getLogger("service.batches")
 Search = Callable[[np.ndarray], list[list[NamedMatch]]]
 A = TypeVar("A")
 R = TypeVar("R")
-PREFETCH_DEPTH = 2  # decoded photos waiting at most: bounds memory while keeping the detector busy
+PREFETCH_DEPTH = 2  # photos done and waiting at most: bounds memory while keeping every thread busy
 
 
 class Observer(Protocol):
@@ -67,25 +68,82 @@ class _Detected:
     filename: str
     candidates: list[FaceCandidate]  # the faces that will be recognised
     seconds: float
-    finished_at: datetime
     found: int  # faces detected, including those beyond the limits
 
 
-def prefetched(work: Callable[[A], R], items: Sequence[A], depth: int = PREFETCH_DEPTH) -> Iterator[R]:
-    """``work(item)`` for each item in order, computed up to ``depth`` items ahead on a helper thread.
+@dataclass(slots=True)
+class _Refused:
+    filename: str
+    error: str
 
-    Decoding the next photo (Pillow, one core) overlaps detecting the current one (onnxruntime).
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f} MP" if pixels >= 100_000 else f"{pixels:,} pixels"
+
+
+class PixelBudget:
+    """The decoded pixels one request may still use, handed out in upload order to photos read concurrently.
+
+    A photo waits for the photos before it to be admitted or refused, so which photos fit never depends on
+    which thread read faster.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+
+    def __init__(self, pixels: int | None) -> None:
+        self.left = pixels
+        self._next = 0  # the position whose turn it is
+        self._done: set[int] = set()
+        self._turns = threading.Condition()
+
+    def take(self, position: int, pixels: int) -> None:
+        """Charge ``pixels`` to photo ``position`` once every earlier photo had its turn; refuse if they do not fit."""
+        if self.left is None:
+            return  # no budget: nothing to wait for
+        with self._turns:
+            self._turns.wait_for(lambda: self._next >= position)
+            try:
+                if pixels > self.left:
+                    raise BudgetExceededError(
+                        f"Not processed: this request's pixel budget is used up ({_megapixels(pixels)} to "
+                        f"decode, {_megapixels(max(self.left, 0))} left); send it in another request"
+                    )
+                self.left -= pixels
+            finally:
+                self._pass(position)
+
+    def skip(self, position: int) -> None:
+        """Photo ``position`` takes nothing (refused before its header was read, or already charged)."""
+        with self._turns:
+            self._pass(position)
+
+    def _pass(self, position: int) -> None:
+        if position < self._next:
+            return
+        self._done.add(position)
+        while self._next in self._done:
+            self._done.discard(self._next)
+            self._next += 1
+        self._turns.notify_all()
+
+
+def prefetched(
+    work: Callable[[A], R], items: Sequence[A], depth: int = PREFETCH_DEPTH, workers: int = 1
+) -> Iterator[R]:
+    """``work(item)`` for each item in order, on ``workers`` helper threads, at most ``depth + workers - 1``
+    items ahead of the consumer (``depth`` with one worker)."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photo") as pool:
         pending: deque[Future[R]] = deque()
         upcoming = iter(items)
-        for item in itertools.islice(upcoming, depth):
+        for item in itertools.islice(upcoming, depth + workers - 1):
             pending.append(pool.submit(work, item))
-        while pending:
-            result = pending.popleft().result()
-            for item in itertools.islice(upcoming, 1):
-                pending.append(pool.submit(work, item))
-            yield result
+        try:
+            while pending:
+                result = pending.popleft().result()
+                for item in itertools.islice(upcoming, 1):
+                    pending.append(pool.submit(work, item))
+                yield result
+        finally:
+            for future in pending:  # the consumer stopped early: drop the work not yet started
+                future.cancel()
 
 
 def _ranked(matches: list[NamedMatch]) -> list[RankedMatch]:
@@ -115,12 +173,21 @@ def recognize_photos(
     outcome = BatchOutcome(total_uploaded=len(photos))
     detected: list[_Detected] = []
     observe = observer or _Silent()
+    budget = PixelBudget(limits.max_batch_pixels)
 
-    pixels_left = limits.max_batch_pixels
+    def examine(position: int) -> _Detected | _Refused:
+        # Runs on one of the model's pipeline threads: one photo, decoded then detected, start to end.
+        photo = photos[position]
+        filename = clean_filename(photo.filename)
 
-    def read(photo: PhotoSource) -> tuple[DecodedImage | ImageError, float]:
-        # Runs on the one decode thread, in photo order, so the pixel budget needs no lock.
-        nonlocal pixels_left
+        def admit(width: int, height: int, pixels: int) -> None:
+            try:
+                model.check_dimensions(width, height)
+            except ImageError:
+                budget.skip(position)  # a refused photo costs nothing
+                raise
+            budget.take(position, pixels)
+
         started = time.perf_counter()
         try:
             image, _ = load_photo(
@@ -129,39 +196,35 @@ def recognize_photos(
                 max_pixels=limits.max_image_pixels,
                 min_side=model.det_size,
                 max_side=limits.max_decoded_side,
-                pixel_budget=pixels_left,
+                admit=admit,
             )
-            model.check_shape(image)
+            decoded = time.perf_counter()
+            observe.stage("decode", decoded - started)
+            # Largest faces first: the limits keep the ones a person would look at and count the rest.
+            kept, found = model.detect_largest(image, limits.max_faces_per_photo)
         except ImageError as exc:
-            return exc, time.perf_counter() - started
-        if pixels_left is not None:
-            pixels_left -= image.decoded_pixels
-        observe.stage("decode", time.perf_counter() - started)
-        return image, time.perf_counter() - started
+            return _Refused(filename, str(exc))
+        finally:
+            budget.skip(position)  # no-op once admitted; lets the next photos on if this one failed before
+        finished = time.perf_counter()
+        observe.stage("detect", finished - decoded)
+        logger.debug("photo detected %s file=%r faces=%d", log_label, filename, found)
+        return _Detected(position, filename, kept, finished - started, found=found)
 
     faces_left = limits.max_faces_per_batch
-
-    for position, (photo, (image, read_seconds)) in enumerate(zip(photos, prefetched(read, photos), strict=True)):
-        filename = clean_filename(photo.filename)
-        if isinstance(image, ImageError):
-            outcome.errors.append(FileError(filename=filename, error=str(image)))
+    finished_at: list[datetime] = []
+    workers = max(1, model.pipeline_workers)
+    for result in prefetched(examine, range(len(photos)), workers=workers):
+        if isinstance(result, _Refused):
+            outcome.errors.append(FileError(filename=result.filename, error=result.error))
             observe.photo(usable=False)
-            logger.info("photo rejected %s file=%r error=%r", log_label, filename, str(image))
+            logger.info("photo rejected %s file=%r error=%r", log_label, result.filename, result.error)
             continue
-        started = time.perf_counter()
-        try:
-            # Largest faces first: the limits keep the ones a person would look at and count the rest.
-            kept, found = model.detect_largest(image, max(0, min(limits.max_faces_per_photo, faces_left)))
-        except ImageError as exc:
-            outcome.errors.append(FileError(filename=filename, error=str(exc)))
-            observe.photo(usable=False)
-            logger.info("photo rejected %s file=%r error=%r", log_label, filename, str(exc))
-            continue
-        observe.stage("detect", time.perf_counter() - started)
-        seconds = read_seconds + time.perf_counter() - started
-        faces_left -= len(kept)
-        logger.debug("photo detected %s file=%r faces=%d", log_label, filename, found)
-        detected.append(_Detected(position, filename, kept, seconds, utcnow(), found=found))
+        # The request's face limit goes to the photos in upload order, whichever thread finished first.
+        result.candidates = result.candidates[: max(0, faces_left)]
+        faces_left -= len(result.candidates)
+        detected.append(result)
+        finished_at.append(utcnow())  # taken in upload order, so the entries' timestamps are too
 
     crops = [c.crop for item in detected for c in item.candidates]
     shared_started = time.perf_counter()
@@ -174,7 +237,7 @@ def recognize_photos(
     per_face_seconds = shared_seconds / len(crops) if crops else 0.0
 
     cursor = 0
-    for item in detected:
+    for item, done_at in zip(detected, finished_at, strict=True):
         faces = []
         for candidate in item.candidates:
             faces.append(FaceResult(box=candidate.box, det_score=candidate.det_score, matches=_ranked(matches[cursor])))
@@ -186,7 +249,7 @@ def recognize_photos(
         entry = EntryResult(
             position=item.position,
             filename=item.filename,
-            timestamp=item.finished_at,
+            timestamp=done_at,
             recognized=recognized,
             primary_person=best.person if recognized and best else None,
             primary_confidence=best.confidence if recognized and best else None,

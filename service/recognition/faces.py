@@ -25,7 +25,6 @@ from service.recognition.models import (
 ALIGNED_SIZE = 112
 EMBEDDING_DIM = 512
 STRIDE = 32  # SCRFD's coarsest feature map: its input sides must be multiples of this
-DECODE_THREADS = 1  # the batch pipeline decodes the next photo on one thread while the detector runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +105,11 @@ def align_face(pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 class FaceModel:
     """One onnxruntime session per model for the whole process; thread-safe for concurrent calls.
 
-    ``threads`` is the budget of one batch's pipeline: the recogniser, which runs alone, takes all of them; the
-    detector takes what the decode thread beside it leaves (``threads - 1``, at least 1) unless
-    ``detector_threads`` says otherwise.
+    ``threads`` is the budget of one batch's pipeline: ``pipeline_workers`` photos are decoded and detected at
+    once, each on its own thread with a ``detector_threads``-thread detector (default 1), then the recogniser
+    takes all of them. One photo per thread beats one photo on every thread: detection does not scale
+    linearly with threads, and a photo's decode (Pillow, one thread) overlaps another's detection (#14:
+    21.7 -> 18.2 ms/photo on 2 cores).
     """
 
     def __init__(
@@ -132,7 +133,8 @@ class FaceModel:
         self.max_aspect_ratio = max_aspect_ratio
         self.det_threshold = det_threshold
         self.embed_batch_size = embed_batch_size
-        self.detector_threads = detector_threads or max(1, threads - DECODE_THREADS)
+        self.detector_threads = max(1, min(detector_threads or 1, threads))
+        self.pipeline_workers = max(1, threads // self.detector_threads)
         self.recognizer_threads = threads
         detector_session = _session(pack.detector, self.detector_threads, self.providers)
         # One session for every input shape: insightface would otherwise build (and warm) a session per new shape.
@@ -167,15 +169,19 @@ class FaceModel:
 
     def check_shape(self, image: DecodedImage) -> None:
         """Raise :class:`ImageError` for a photo too thin or too elongated for the detector to take."""
-        short, long = sorted((image.width, image.height))
+        self.check_dimensions(image.width, image.height)
+
+    def check_dimensions(self, width: int, height: int) -> None:
+        """:meth:`check_shape` from a photo's header, before its pixels are decoded."""
+        short, long = sorted((width, height))
         if short < self.min_image_side:
             raise ImageError(
-                f"Image is too small to search for faces: {image.width}x{image.height} pixels; "
+                f"Image is too small to search for faces: {width}x{height} pixels; "
                 f"each side needs at least {self.min_image_side} pixels"
             )
         if long / short > self.max_aspect_ratio:
             raise ImageError(
-                f"Image is too elongated to search for faces: {image.width}x{image.height} pixels "
+                f"Image is too elongated to search for faces: {width}x{height} pixels "
                 f"(aspect ratio {long / short:.0f}:1; the limit is {self.max_aspect_ratio:g}:1)"
             )
 

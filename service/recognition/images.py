@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -72,19 +73,24 @@ class BudgetExceededError(ImageError):
     """Decoding this photo would pass the pixel budget left for its request."""
 
 
+# Called with a photo's width, height and the pixels about to be decoded, before any decoding; raises
+# ImageError to refuse the photo (a request's pixel budget, a shape the detector cannot take).
+Admission = Callable[[int, int, int], None]
+
+
 def decode_image(
     data: bytes,
     *,
     max_pixels: int,
     min_side: int | None = None,
     max_side: int | None = None,
-    pixel_budget: int | None = None,
+    admit: Admission | None = None,
 ) -> DecodedImage:
     """Decode photo bytes to BGR pixels; JPEGs are decoded reduced while their short side stays >= min_side,
     and anything whose long side still exceeds ``max_side`` is scaled down so big photos hold little memory.
 
-    Raises :class:`ImageError` with a specific reason for empty, unsupported, corrupt or oversized files, and
-    :class:`BudgetExceededError` when the pixels to decode exceed ``pixel_budget``.
+    Raises :class:`ImageError` with a specific reason for empty, unsupported, corrupt or oversized files, or
+    the one ``admit`` raises once the header is read.
     """
     if not data:
         raise ImageError("File is empty")
@@ -109,11 +115,8 @@ def decode_image(
         fmt = "JPEG" if img.format == "MPO" else str(img.format)
         if fmt == "JPEG" and min_side:
             img.draft(img.mode, (min_side, min_side))
-        if pixel_budget is not None and img.size[0] * img.size[1] > pixel_budget:
-            raise BudgetExceededError(
-                f"Not processed: this request's pixel budget is used up ({img.size[0]}x{img.size[1]} pixels to "
-                f"decode, {max(pixel_budget, 0) / 1e6:.1f} MP left); send it in another request"
-            )
+        if admit is not None:
+            admit(raw_width, raw_height, img.size[0] * img.size[1])
         try:
             img.load()
             decoded_width, decoded_height = img.size

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from service.recognition.images import DecodedImage, ImageError, decode_image
+from service.recognition.images import Admission, DecodedImage, ImageError, decode_image
 
 MAX_FILENAME_LENGTH = 255
 
@@ -114,7 +114,7 @@ def load_photo(
     max_pixels: int,
     min_side: int,
     max_side: int | None = None,
-    pixel_budget: int | None = None,
+    admit: Admission | None = None,
 ) -> tuple[DecodedImage, bytes]:
     """Check the size, read and decode one photo; raises :class:`ImageError` saying why it is unusable."""
     try:
@@ -124,5 +124,5 @@ def load_photo(
         data = source.read()
     except OSError as exc:
         raise ImageError(f"File could not be read: {exc.strerror or exc}") from None
-    image = decode_image(data, max_pixels=max_pixels, min_side=min_side, max_side=max_side, pixel_budget=pixel_budget)
+    image = decode_image(data, max_pixels=max_pixels, min_side=min_side, max_side=max_side, admit=admit)
     return image, data

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.batches.pipeline import Limits, prefetched, recognize_photos
+from service.batches.pipeline import Limits, PixelBudget, prefetched, recognize_photos
 from service.batches.results import BatchOutcome
 from service.gallery.gallery import NamedMatch
 from service.recognition.faces import FaceCandidate
-from service.recognition.images import DecodedImage, ImageError
+from service.recognition.images import BudgetExceededError, DecodedImage, ImageError
 from service.recognition.photos import BytesPhoto
 
 BASE_WIDTH = 40  # photo i of a scenario is (BASE_WIDTH + i) pixels wide: that is how the stand-in model knows it
@@ -40,7 +40,10 @@ class StandInModel:
 
     det_size = 32
 
-    def __init__(self, shots: Sequence[Shot], detect_seconds: float = 0.0, embed_seconds: float = 0.0) -> None:
+    def __init__(
+        self, shots: Sequence[Shot], detect_seconds: float = 0.0, embed_seconds: float = 0.0, workers: int = 2
+    ) -> None:
+        self.pipeline_workers = workers
         self.shots = list(shots)
         self.detect_seconds = detect_seconds
         self.embed_seconds = embed_seconds
@@ -49,8 +52,8 @@ class StandInModel:
         self.embed_calls: list[list[int]] = []
         self.matches_of_face: list[list[tuple[str, float]]] = []
 
-    def check_shape(self, image: DecodedImage) -> None:
-        if image.height < 20:
+    def check_dimensions(self, width: int, height: int) -> None:
+        if height < 20:
             raise ImageError("Image is too small to search for faces")
 
     def detect_largest(self, image: DecodedImage, limit: int | None) -> tuple[list[FaceCandidate], int]:
@@ -233,7 +236,8 @@ def test_the_per_request_face_limit_is_shared_by_the_photos_in_upload_order() ->
     model = StandInModel([two_faces] * 3)
     limits = Limits(max_file_bytes=1_000_000, max_image_pixels=1_000_000, max_faces_per_photo=10, max_faces_per_batch=3)
     entries = run([two_faces] * 3, limits=limits, model=model).entries
-    assert model.limits == [3, 1, 0]
+    # Photos are detected concurrently, each up to the per-photo limit; the request's limit is shared after.
+    assert model.limits == [10, 10, 10]
     assert [len(e.faces) for e in entries] == [2, 1, 0]
     assert [e.face_count for e in entries] == [2, 2, 2]
     assert [e.primary_person for e in entries] == ["Ann", "Ann", None]
@@ -465,3 +469,99 @@ def test_prefetched_passes_a_work_error_to_the_consumer() -> None:
 
     with pytest.raises(ValueError, match="bad item"):
         list(prefetched(work, [0, 1, 2]))
+
+
+def test_prefetched_with_several_workers_keeps_the_order_and_bounds_the_work_ahead() -> None:
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def work(item: int) -> int:
+        with lock:
+            started.append(item)
+        time.sleep(0.01 * (item % 3))  # later items may finish first
+        return item
+
+    consumed = 0
+    for result in prefetched(work, list(range(9)), depth=2, workers=3):
+        with lock:
+            assert len(started) <= consumed + 1 + 2 + 3 - 1
+        assert result == consumed
+        consumed += 1
+    assert consumed == 9
+
+
+# ----- photos at once -------------------------------------------------------------------------------------
+class CountingModel(StandInModel):
+    """A stand-in that records how many photos were being detected at the same time."""
+
+    def __init__(self, shots: Sequence[Shot], workers: int) -> None:
+        super().__init__(shots, detect_seconds=0.05, workers=workers)
+        self.running = 0
+        self.most_at_once = 0
+        self.lock = threading.Lock()
+
+    def detect_largest(self, image: DecodedImage, limit: int | None) -> tuple[list[FaceCandidate], int]:
+        with self.lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            return super().detect_largest(image, limit)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_photos_are_detected_on_as_many_threads_as_the_model_has_pipeline_workers(workers: int) -> None:
+    shots = [Shot([[("Ann", 0.9)]])] * 6
+    model = CountingModel(shots, workers)
+    entries = run(shots, model=model).entries
+    assert model.most_at_once == workers
+    assert [e.position for e in entries] == list(range(6))
+
+
+def test_results_keep_the_upload_order_when_a_later_photo_is_done_first() -> None:
+    shots = [Shot([[("Ann", 0.9)]]), Shot([[("Bob", 0.9)]])]
+    photos = [SlowPhoto("slow.png", png(BASE_WIDTH), 0.2), SlowPhoto("fast.png", png(BASE_WIDTH + 1), 0.0)]
+    outcome = run(shots, photos=photos)  # type: ignore[arg-type]
+    assert [(e.filename, e.primary_person) for e in outcome.entries] == [("slow.png", "Ann"), ("fast.png", "Bob")]
+    assert outcome.entries[0].timestamp <= outcome.entries[1].timestamp  # timestamps follow the upload order
+
+
+# ----- the pixel budget across threads ----------------------------------------------------------------------
+def test_the_pixel_budget_serves_a_later_photo_only_after_every_earlier_one_had_its_turn() -> None:
+    budget = PixelBudget(100)
+    outcomes: list[str] = []
+
+    def take_later() -> None:
+        try:
+            budget.take(1, 60)
+            outcomes.append("1 admitted")
+        except BudgetExceededError:
+            outcomes.append("1 refused")
+
+    later = threading.Thread(target=take_later)
+    later.start()
+    time.sleep(0.05)
+    assert outcomes == []  # photo 1 waits for photo 0's turn
+    budget.take(0, 50)
+    later.join(timeout=5)
+    assert outcomes == ["1 refused"]  # 60 does not fit in the 50 photo 0 left
+    assert budget.left == 50
+
+
+def test_a_photo_that_skips_its_turn_lets_the_next_one_take_the_whole_budget() -> None:
+    budget = PixelBudget(100)
+    budget.skip(0)
+    budget.take(1, 100)
+    assert budget.left == 0
+    with pytest.raises(BudgetExceededError, match="pixel budget is used up"):
+        budget.take(2, 1)
+    budget.take(3, 0)
+
+
+def test_without_a_budget_every_photo_is_admitted_in_turn() -> None:
+    budget = PixelBudget(None)
+    for position in range(3):
+        budget.take(position, 10**9)
+    assert budget.left is None

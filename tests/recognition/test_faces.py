@@ -155,3 +155,14 @@ def test_a_user_model_folder_with_one_detector_and_one_recogniser_is_a_pack(tmp_
     model = FaceModel(pack, threads=1)
     assert model.name == tmp_path.name
     assert len(faces_of(model, FACES / "face_recognition" / "examples" / "obama.jpg")) == 1
+
+
+@pytest.mark.parametrize(
+    ("threads", "detector_threads", "workers", "detector", "recognizer"),
+    [(2, None, 2, 1, 2), (4, 2, 2, 2, 4), (1, None, 1, 1, 1), (2, 8, 1, 2, 2)],
+)
+def test_the_thread_budget_runs_one_photo_per_detector_and_the_recogniser_on_every_thread(
+    threads: int, detector_threads: int | None, workers: int, detector: int, recognizer: int
+) -> None:
+    model = FaceModel(find_model_pack(None), threads=threads, detector_threads=detector_threads)
+    assert (model.pipeline_workers, model.detector_threads, model.recognizer_threads) == (workers, detector, recognizer)
