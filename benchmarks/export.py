@@ -17,7 +17,8 @@ import httpx
 from sqlalchemy import insert
 
 from benchmarks._common import current_rss_mb, live_server, machine
-from service.db.models import Batch, BatchEntry, utcnow
+from service.common.time import utcnow
+from service.db.models import Batch, BatchEntry
 from service.db.session import create_db_engine
 
 BATCH_ID = "20240101_000000_0001"

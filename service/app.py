@@ -24,7 +24,7 @@ from service.api.identities import IdentityController
 from service.api.metrics import HTTP_METRICS, metrics
 from service.api.state import Services, provide_services
 from service.api.uploads import SpoolBudget
-from service.batches.runner import BoundedRunner
+from service.common.runner import BoundedRunner
 from service.db.migrate import is_up_to_date
 from service.db.session import create_db_engine, create_session_factory
 from service.gallery.gallery import Gallery

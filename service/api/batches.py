@@ -36,11 +36,12 @@ from service.api.schemas import (
 )
 from service.api.state import Services
 from service.api.uploads import NoPhotosError, receive_form
-from service.batches.export import format_timestamp, stream_csv
+from service.batches.export import stream_csv
 from service.batches.ids import is_batch_id
 from service.batches.recording import stored_summary
 from service.batches.summary import Summary
 from service.batches.workflow import BatchRequest, BatchRun, run_batch
+from service.common.time import format_timestamp
 from service.db import batches as batch_queries
 from service.db.models import Batch, BatchEntry
 from service.db.tokens import Principal

@@ -10,7 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from sqlalchemy import exc as sa_exc
 
-from service.batches.runner import OverloadedError
+from service.common.runner import OverloadedError
 
 logger = logging.getLogger("service.api")
 DATABASE_RETRY_AFTER = 5  # seconds a client should wait before retrying while the database is unreachable

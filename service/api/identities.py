@@ -31,7 +31,7 @@ from service.api.schemas import (
 )
 from service.api.state import Services
 from service.api.uploads import NoPhotosError, ReceivedForm, receive_form
-from service.batches.export import format_timestamp
+from service.common.time import format_timestamp
 from service.db import identities as queries
 from service.db.models import Identity
 from service.db.tokens import Principal

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.api.uploads import SpoolBudget, UploadLimits
-from service.batches.runner import BoundedRunner
+from service.common.runner import BoundedRunner
 from service.gallery.gallery import Gallery
 from service.metrics import ServiceMetrics
 from service.recognition.faces import FaceModel

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,11 +35,6 @@ class ExportRow(Protocol):
     """An entry as ``service.db.batches.EXPORT_COLUMNS`` selects it, in that order."""
 
     def __iter__(self) -> Iterator[Any]: ...
-
-
-def format_timestamp(value: datetime) -> str:
-    """ISO 8601 with microseconds, as the spec shows (``2023-12-15T14:30:22.123456``)."""
-    return value.isoformat(timespec="microseconds")
 
 
 def safe_text(value: str | None) -> str:

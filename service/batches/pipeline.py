@@ -19,7 +19,7 @@ from typing import Protocol, TypeVar
 import numpy as np
 
 from service.batches.results import BatchOutcome, EntryResult, FaceResult, FileError, RankedMatch
-from service.db.models import utcnow
+from service.common.time import utcnow
 from service.gallery.gallery import NamedMatch
 from service.recognition.confidence import rounded_confidence
 from service.recognition.faces import FaceCandidate, FaceModel

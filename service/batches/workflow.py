@@ -12,7 +12,8 @@ from service.batches.pipeline import Limits, Observer, recognize_photos
 from service.batches.recording import store_batch
 from service.batches.results import BatchOutcome, FileError
 from service.batches.summary import Summary, summarize
-from service.db.models import Batch, utcnow
+from service.common.time import utcnow
+from service.db.models import Batch
 from service.gallery.gallery import Gallery
 from service.recognition.faces import FaceModel
 from service.recognition.photos import PhotoSource

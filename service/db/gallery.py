@@ -15,7 +15,8 @@ from sqlalchemy import insert as insert_rows
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.db.models import Face, GalleryChange, Identity, IndexSnapshot, IndexState, utcnow
+from service.common.time import utcnow
+from service.db.models import Face, GalleryChange, Identity, IndexSnapshot, IndexState
 
 EMBEDDING_DTYPE = np.float32
 STREAM_ROWS = 2000

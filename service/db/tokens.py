@@ -12,7 +12,8 @@ from typing import Literal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service.db.models import ApiToken, utcnow
+from service.common.time import utcnow
+from service.db.models import ApiToken
 
 Role = Literal["user", "admin"]
 ROLES: tuple[Role, ...] = ("user", "admin")

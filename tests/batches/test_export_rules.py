@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.batches.export import CSV_COLUMNS, csv_chunks, csv_row, csv_text, format_timestamp, stream_csv
+from service.batches.export import CSV_COLUMNS, csv_chunks, csv_row, csv_text, stream_csv
+from service.common.time import format_timestamp
 from tests.batches.stored import store_batch
 
 WHEN = datetime(2023, 12, 15, 14, 30, 24, 789012)

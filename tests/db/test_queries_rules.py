@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.common.time import utcnow
 from service.db import batches as batch_queries
 from service.db import gallery as gallery_queries
 from service.db import identities as queries
-from service.db.models import Batch, BatchEntry, Face, GalleryChange, Identity, IndexSnapshot, utcnow
+from service.db.models import Batch, BatchEntry, Face, GalleryChange, Identity, IndexSnapshot
 from tests.batches.stored import START, entry, store_batch
 
 DOMAIN = "example.com"

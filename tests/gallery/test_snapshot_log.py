@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.common.time import utcnow
 from service.db.gallery import change_log_size
-from service.db.models import GalleryChange, IndexSnapshot, utcnow
+from service.db.models import GalleryChange, IndexSnapshot
 from service.gallery import enrollment
 from service.gallery.enrollment import PreparedFace
 from service.gallery.gallery import Gallery

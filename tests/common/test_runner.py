@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from service.batches.runner import BoundedRunner, OverloadedError
+from service.common.runner import BoundedRunner, OverloadedError
 
 
 @pytest.fixture
