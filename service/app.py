@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 import anyio
 from litestar import Litestar, Router
-from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -22,12 +21,14 @@ from service.api.errors import EXCEPTION_HANDLERS
 from service.api.health import health, whoami
 from service.api.identities import IdentityController
 from service.api.metrics import HTTP_METRICS, metrics
-from service.api.state import Services, provide_services
+from service.api.state import DEPENDENCIES, Services
 from service.api.uploads import SpoolBudget
+from service.batches.service import BatchService
 from service.common.runner import BoundedRunner
 from service.db.migrate import is_up_to_date
 from service.db.session import create_db_engine, create_session_factory
 from service.gallery.gallery import Gallery
+from service.gallery.service import GalleryService
 from service.metrics import ServiceMetrics
 from service.recognition.faces import EMBEDDING_DIM, FaceModel
 from service.recognition.models import find_model_pack
@@ -83,7 +84,19 @@ def build_services(settings: Settings) -> Services:
     gallery = Gallery(sessions, store)
     runner = BoundedRunner(settings.inference_workers, settings.max_queued_batches, settings.max_batches_per_token)
     spool = SpoolBudget(int(settings.upload_spool_mb * 1024 * 1024))
-    return Services(settings, engine, sessions, model, gallery, runner, ServiceMetrics(), spool)
+    metrics = ServiceMetrics()
+    return Services(
+        settings,
+        engine,
+        sessions,
+        model,
+        gallery,
+        runner,
+        metrics,
+        spool,
+        batches=BatchService(sessions, model, gallery, settings, metrics),
+        people=GalleryService(gallery, model, settings),
+    )
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -118,7 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[uploads, BatchLogController, health, whoami, metrics, web_router()],
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
         lifespan=[lifespan],
-        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        dependencies=DEPENDENCIES,
         middleware=[HTTP_METRICS.middleware, auth_middleware()],
         logging_config=LoggingConfig(
             root={"handlers": ["queue_listener"], "level": settings.log_level.upper()},

@@ -425,41 +425,32 @@ def _photo_files(folder: Path) -> list[Path]:
 @click.pass_obj
 def enroll(settings: Settings, directory: Path, domain: str, update: bool) -> None:
     """Enroll DIRECTORY/<person name>/<photos> into DOMAIN's gallery."""
-    from service.db import identities as identity_queries
-    from service.gallery import enrollment
+    from service.common.errors import NothingUsableError, ServiceError
+    from service.gallery.enrollment import NameTakenError
 
     people = sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not people:
         raise click.UsageError(f"no person folders in {directory} (expected {directory}/<person name>/<photos>)")
     services = _local_services(settings, domain, "enrolling starts a new gallery")
-    enrolled_faces, touched, problems = 0, 0, []
+    enrolled_faces, touched = 0, 0
+    problems: list[str] = []
     try:
         for person in tqdm(people, desc="enrolling", unit="person", disable=None):
             photos = [FilePhoto(p) for p in _photo_files(person)]
-            with services.sessions() as session:
-                existing = identity_queries.find_by_name(session, domain, enrollment.clean_name(person.name))
-            if existing is not None and not update:
+            try:
+                result = services.people.enroll_or_add(domain, person.name, photos, add_to_existing=update)
+            except NothingUsableError as exc:
+                problems.extend(f"{person.name}/{r.filename}: {r.error}" for r in exc.files)
+                continue
+            except NameTakenError:
                 problems.append(f"{person.name}: already enrolled (use --update to add photos)")
                 continue
-            prepared, rejected = enrollment.prepare_faces(
-                photos,
-                services.model,
-                max_file_bytes=settings.max_file_bytes,
-                max_image_pixels=settings.max_image_pixels,
-            )
-            result = enrollment.enroll(
-                services.gallery,
-                domain,
-                prepared,
-                rejected,
-                model_name=services.model.name,
-                name=None if existing else person.name,
-                identity_id=existing.id if existing else None,
-            )
+            except ServiceError as exc:
+                problems.append(f"{person.name}: {exc}")
+                continue
             problems.extend(f"{person.name}/{r.filename}: {r.error}" for r in result.rejected)
-            if result.enrolled:
-                touched += 1
-                enrolled_faces += len(result.enrolled)
+            touched += 1
+            enrolled_faces += len(result.enrolled)
     finally:
         services.runner.shutdown()
         services.gallery.close()  # saves the indexes this command changed or rebuilt
@@ -480,7 +471,8 @@ def enroll(settings: Settings, directory: Path, domain: str, update: bool) -> No
 def recognize(settings: Settings, directory: Path, domain: str, csv_path: Path | None, threshold: float | None) -> None:
     """Recognise the photos in DIRECTORY as batches stored like API batches."""
     from service.batches.export import csv_chunks
-    from service.batches.workflow import BatchRequest, run_batch
+    from service.batches.service import BatchRequest
+    from service.common.errors import NothingUsableError
     from service.db.batches import iter_export_rows
 
     files = _photo_files(directory)
@@ -492,17 +484,15 @@ def recognize(settings: Settings, directory: Path, domain: str, csv_path: Path |
     try:
         chunks = [files[i : i + settings.max_batch_size] for i in range(0, len(files), settings.max_batch_size)]
         for chunk in tqdm(chunks, desc="recognising", unit="batch", disable=None):
-            run = run_batch(
-                BatchRequest(photos=[FilePhoto(p) for p in chunk], domain=domain, threshold=chosen),
-                services.model,
-                services.gallery,
-                services.sessions,
-                settings,
-            )
-            for error in run.outcome.errors:
-                click.echo(f"  rejected: {error.filename}: {error.error}")
-            if run.batch is None:
+            request = BatchRequest(photos=[FilePhoto(p) for p in chunk], domain=domain, threshold=chosen)
+            try:
+                run = services.batches.recognize(request)
+            except NothingUsableError as exc:
+                for error in exc.files:
+                    click.echo(f"  rejected: {error.filename}: {error.error}")
                 continue
+            for error in run.errors:
+                click.echo(f"  rejected: {error.filename}: {error.error}")
             batch_ids.append(run.batch.id)
             s = run.summary
             click.echo(

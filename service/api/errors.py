@@ -5,11 +5,25 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 from sqlalchemy import exc as sa_exc
 
+from service.common.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    NothingUsableError,
+    ServiceError,
+)
 from service.common.runner import OverloadedError
 
 logger = logging.getLogger("service.api")
@@ -17,10 +31,12 @@ DATABASE_RETRY_AFTER = 5  # seconds a client should wait before retrying while t
 DATABASE_UNAVAILABLE = "Database unavailable"
 
 
-def error_response(status_code: int, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
-    """The JSON error body every failing endpoint answers with."""
+def error_response(
+    status_code: int, message: str, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None
+) -> Response[Any]:
+    """The JSON error body every failing endpoint answers with (``extra`` adds detail fields)."""
     return Response(
-        content={"success": False, "error": message},
+        content={"success": False, "error": message, **(extra or {})},
         status_code=status_code,
         media_type=MediaType.JSON,
         headers=headers,
@@ -54,6 +70,21 @@ def overloaded_handler(_request: Request[Any, Any, Any], exc: OverloadedError) -
     return error_response(HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": str(exc.retry_after)})
 
 
+SERVICE_ERROR_STATUS: dict[type[ServiceError], int] = {
+    NotFoundError: HTTP_404_NOT_FOUND,
+    ConflictError: HTTP_409_CONFLICT,
+    InvalidInputError: HTTP_400_BAD_REQUEST,
+    NothingUsableError: HTTP_400_BAD_REQUEST,
+}
+
+
+def service_error_handler(_request: Request[Any, Any, Any], exc: ServiceError) -> Response[Any]:
+    """A use case refused the request: its status by error class, its message, and per-file reasons if any."""
+    status = next((code for kind, code in SERVICE_ERROR_STATUS.items() if isinstance(exc, kind)), HTTP_400_BAD_REQUEST)
+    extra = {exc.field: msgspec.to_builtins(exc.files)} if isinstance(exc, NothingUsableError) else None
+    return error_response(status, str(exc), extra=extra)
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """Whether an error means the database cannot be used right now (down, unreachable, out of connections)
     rather than a fault in a query."""
@@ -79,6 +110,7 @@ def database_error_handler(request: Request[Any, Any, Any], exc: sa_exc.SQLAlche
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ServiceError: service_error_handler,
     OverloadedError: overloaded_handler,
     sa_exc.SQLAlchemyError: database_error_handler,
     HTTPException: http_exception_handler,

@@ -11,6 +11,7 @@ import re
 import tempfile
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -258,3 +259,27 @@ def _feed(parser: multipart.PushMultipartParser, receiver: _Receiver, chunk: byt
     except multipart.MultipartError as exc:
         reason = exc.args[0] if exc.args else str(exc)
         raise ClientException(f"Malformed multipart body: {reason}") from None
+
+
+async def receive_photos(
+    request: Request[Any, Any, Any],
+    limits: UploadLimits,
+    budget: SpoolBudget,
+    *,
+    too_many: Callable[[int], str],
+) -> ReceivedForm:
+    """A multipart body holding 1 to ``limits.max_files`` photos in ``photos[]``, else a 400 saying why
+    (``too_many(sent)`` words the over-the-limit case); the caller closes the form."""
+    form = await receive_form(request, limits, budget)
+    try:
+        sent = form.photos_sent
+        if not sent:
+            raise NoPhotosError("No photos uploaded: send files in the photos[] form field")
+        if sent > limits.max_files:
+            raise ValidationException(too_many(sent))
+        if not form.files:
+            raise NoPhotosError("No photos uploaded: photos[] must hold files, not text")
+    except BaseException:
+        form.close()
+        raise
+    return form

@@ -152,11 +152,16 @@ def _ranked(matches: list[NamedMatch]) -> list[RankedMatch]:
             rank=rank,
             person=m.name,
             confidence=rounded_confidence(m.similarity),
-            similarity=m.similarity,
+            similarity=round(float(m.similarity), 4),
             identity_id=m.identity_id,
         )
         for rank, m in enumerate(matches, start=1)
     ]
+
+
+def _face(candidate: FaceCandidate, matches: list[NamedMatch]) -> FaceResult:
+    x1, y1, x2, y2 = (round(float(v), 1) for v in candidate.box)
+    return FaceResult(box=(x1, y1, x2, y2), det_score=round(float(candidate.det_score), 4), matches=_ranked(matches))
 
 
 def recognize_photos(
@@ -240,7 +245,7 @@ def recognize_photos(
     for item, done_at in zip(detected, finished_at, strict=True):
         faces = []
         for candidate in item.candidates:
-            faces.append(FaceResult(box=candidate.box, det_score=candidate.det_score, matches=_ranked(matches[cursor])))
+            faces.append(_face(candidate, matches[cursor]))
             cursor += 1
         top_3 = faces[0].matches if faces else []
         best = top_3[0] if top_3 else None

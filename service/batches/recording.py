@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+import msgspec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,7 +36,7 @@ def _entry_row(entry: EntryResult) -> BatchEntry:
         match3_confidence=matches[2].confidence if matches[2] else None,
         face_count=entry.face_count,
         processing_time_ms=entry.processing_time_ms,
-        faces=[face.as_json() for face in entry.faces],
+        faces=msgspec.to_builtins(entry.faces),
     )
 
 
@@ -62,7 +63,7 @@ def store_batch(
             recognized_count=summary.recognized_count,
             avg_confidence=summary.avg_confidence if summary.recognized_count else None,
             persons_list=summary.persons_list,
-            errors=[{"filename": e.filename, "error": e.error} for e in outcome.errors],
+            errors=msgspec.to_builtins(outcome.errors),
         )
         try:
             with sessions.begin() as session:
@@ -75,18 +76,3 @@ def store_batch(
             continue
         return batch, summary
     raise RuntimeError("could not allocate a unique batch id")
-
-
-def stored_summary(batch: Batch) -> Summary:
-    """The summary of a stored batch, from the figures saved with it."""
-    total = batch.total_processed
-    recognized = batch.recognized_count
-    return Summary(
-        total_photos=total,
-        recognized_count=recognized,
-        unrecognized_count=total - recognized,
-        recognition_rate=round(recognized / total * 100, 2) if total else 0.0,
-        unique_persons=len(batch.persons_list),
-        persons_list=list(batch.persons_list),
-        avg_confidence=batch.avg_confidence if batch.avg_confidence is not None else 0.0,
-    )

@@ -1,4 +1,5 @@
-"""Plain result records of a batch, independent of HTTP and SQL."""
+"""What a batch produces, as one msgspec type per concept: the pipeline builds them, SQL stores them as JSON
+(``msgspec.to_builtins``) and the API serves them as they are."""
 
 from __future__ import annotations
 
@@ -6,41 +7,40 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+from msgspec import Struct
 
-@dataclass(frozen=True, slots=True)
-class RankedMatch:
+from service.common.errors import FileError
+
+__all__ = ["BatchOutcome", "EntryResult", "FaceResult", "FileError", "RankedMatch", "faces_from_json"]
+
+
+class RankedMatch(Struct, frozen=True):
     """One of a face's top matches."""
 
     rank: int
     person: str
     confidence: float  # 0-100, one decimal
-    similarity: float  # raw cosine similarity
-    identity_id: int
+    similarity: float | None = None  # raw cosine similarity, 4 decimals (not kept in the spec's columns)
+    identity_id: int | None = None  # the person's id (not kept in the spec's columns)
 
 
-@dataclass(frozen=True, slots=True)
-class FaceResult:
-    """One detected face and its matches (extra detail beyond the spec's primary face)."""
+class FaceResult(Struct, frozen=True):
+    """One detected face, its box in the photo's pixels and its matches, best first."""
 
-    box: tuple[float, float, float, float]
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2
     det_score: float
     matches: list[RankedMatch]
 
-    def as_json(self) -> dict[str, Any]:
-        """JSON-ready form, as stored and served."""
-        return {
-            "box": [round(v, 1) for v in self.box],
-            "det_score": round(self.det_score, 4),
-            "matches": [
-                {"rank": m.rank, "person": m.person, "confidence": m.confidence, "similarity": round(m.similarity, 4)}
-                for m in self.matches
-            ],
-        }
+
+def faces_from_json(stored: Any) -> list[FaceResult]:
+    """The faces of an entry from their stored JSON (older rows lack the newer optional fields)."""
+    return msgspec.convert(stored or [], list[FaceResult])
 
 
 @dataclass(frozen=True, slots=True)
 class EntryResult:
-    """The result for one usable photo."""
+    """The result for one usable photo, before it is stored."""
 
     position: int
     filename: str
@@ -52,14 +52,6 @@ class EntryResult:
     face_count: int
     processing_time_ms: int
     faces: list[FaceResult]
-
-
-@dataclass(frozen=True, slots=True)
-class FileError:
-    """A file that could not be used, and why."""
-
-    filename: str
-    error: str
 
 
 @dataclass(slots=True)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """The spec's summary block."""
+class Summary(Struct, frozen=True):
+    """The spec's summary block, as computed, stored and served."""
 
     total_photos: int
     recognized_count: int

@@ -119,12 +119,18 @@ class BoundedRunner:
                     return
                 job = self._next_job()
             started = time.monotonic()
-            if job.future.set_running_or_notify_cancel():
-                try:
-                    job.future.set_result(job.call())
-                except BaseException as exc:  # handed to the awaiting request, which decides
-                    job.future.set_exception(exc)
-            self._finished(job.key, time.monotonic() - started)
+            if not job.future.set_running_or_notify_cancel():
+                self._finished(job.key, 0.0)
+                continue
+            try:
+                result = job.call()
+            except BaseException as exc:  # handed to the awaiting request, which decides
+                # The place is free before the caller hears: its next job must not find the queue full.
+                self._finished(job.key, time.monotonic() - started)
+                job.future.set_exception(exc)
+            else:
+                self._finished(job.key, time.monotonic() - started)
+                job.future.set_result(result)
 
     def _finished(self, key: Hashable, seconds: float) -> None:
         with self._condition:

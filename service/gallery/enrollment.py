@@ -14,6 +14,7 @@ from PIL import Image
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from service.common.errors import ConflictError, FileError, InvalidInputError, NotFoundError
 from service.db import gallery as gallery_queries
 from service.db import identities as queries
 from service.db.models import Face, Identity
@@ -25,21 +26,18 @@ from service.recognition.photos import PhotoSource, clean_filename, load_photo
 logger = logging.getLogger("service.gallery")
 MAX_NAME_LENGTH = 255
 THUMBNAIL_QUALITY = 85
+ENROLL_ATTEMPTS = 3  # a transaction that raced another adding the same photo is read again
 
 
-class GalleryError(Exception):
-    """Base of the gallery's client-facing errors."""
-
-
-class NameTakenError(GalleryError):
+class NameTakenError(ConflictError):
     """Another identity of the domain has this name."""
 
 
-class IdentityNotFoundError(GalleryError):
+class IdentityNotFoundError(NotFoundError):
     """No such identity (or face) in this domain."""
 
 
-class InvalidNameError(GalleryError):
+class InvalidNameError(InvalidInputError):
     """The name is empty, too long or holds control characters."""
 
 
@@ -62,12 +60,6 @@ class Enrolled:
     note: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    filename: str
-    error: str
-
-
 @dataclass(slots=True)
 class EnrollmentResult:
     """What an enrollment did: the identity, the faces stored and the photos refused."""
@@ -75,18 +67,18 @@ class EnrollmentResult:
     identity: Identity | None
     face_count: int = 0
     enrolled: list[Enrolled] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
+    rejected: list[FileError] = field(default_factory=list)
 
 
 def clean_name(name: str) -> str:
     """A valid person name, or :class:`InvalidNameError`."""
     cleaned = " ".join((name or "").split())
     if not cleaned:
-        raise InvalidNameError("name must not be empty")
+        raise InvalidNameError("Invalid name: name must not be empty")
     if len(cleaned) > MAX_NAME_LENGTH:
-        raise InvalidNameError(f"name must be at most {MAX_NAME_LENGTH} characters")
+        raise InvalidNameError(f"Invalid name: name must be at most {MAX_NAME_LENGTH} characters")
     if any(unicodedata.category(ch)[0] == "C" for ch in cleaned):
-        raise InvalidNameError("name must not contain control characters")
+        raise InvalidNameError("Invalid name: name must not contain control characters")
     return cleaned
 
 
@@ -98,10 +90,10 @@ def _thumbnail(crop_bgr: np.ndarray) -> bytes:
 
 def prepare_faces(
     photos: Sequence[PhotoSource], model: FaceModel, *, max_file_bytes: int, max_image_pixels: int
-) -> tuple[list[PreparedFace], list[Rejected]]:
+) -> tuple[list[PreparedFace], list[FileError]]:
     """Decode each photo and keep its largest face; photos without a usable face are rejected with a reason."""
     chosen = []
-    rejected: list[Rejected] = []
+    rejected: list[FileError] = []
     seen: set[str] = set()
     for photo in photos:
         filename = clean_filename(photo.filename)
@@ -110,21 +102,21 @@ def prepare_faces(
                 photo, max_bytes=max_file_bytes, max_pixels=max_image_pixels, min_side=model.det_size
             )
         except ImageError as exc:
-            rejected.append(Rejected(filename, str(exc)))
+            rejected.append(FileError(filename, str(exc)))
             continue
         digest = hashlib.sha256(data).hexdigest()
         if digest in seen:
-            rejected.append(Rejected(filename, "The same photo appears twice in this upload"))
+            rejected.append(FileError(filename, "The same photo appears twice in this upload"))
             continue
         seen.add(digest)
         try:
             candidates = model.detect(image)
         except ImageError as exc:
-            rejected.append(Rejected(filename, str(exc)))
+            rejected.append(FileError(filename, str(exc)))
             continue
         logger.debug("enrollment photo read file=%r faces=%d", filename, len(candidates))
         if not candidates:
-            rejected.append(Rejected(filename, "No face found in the photo"))
+            rejected.append(FileError(filename, "No face found in the photo"))
             continue
         note = f"{len(candidates)} faces found; enrolled the largest" if len(candidates) > 1 else None
         chosen.append((filename, candidates[0], digest, note))
@@ -140,7 +132,7 @@ def enroll(
     gallery: Gallery,
     domain: str,
     prepared: list[PreparedFace],
-    rejected: list[Rejected],
+    rejected: list[FileError],
     *,
     model_name: str,
     name: str | None = None,
@@ -151,68 +143,97 @@ def enroll(
     A new person is only created when at least one face is stored. Photos already enrolled for the
     person (same bytes) are refused rather than stored twice.
     """
-    result = EnrollmentResult(identity=None, rejected=list(rejected))
-    try:
-        with gallery.sessions.begin() as session:
+    for attempt in range(ENROLL_ATTEMPTS):
+        result = EnrollmentResult(identity=None, rejected=list(rejected))
+        try:
+            stored = _store_faces(gallery, domain, prepared, result, model_name, name, identity_id)
+        except IntegrityError:
             if identity_id is None:
-                assert name is not None
-                clean = clean_name(name)
-                if queries.find_by_name(session, domain, clean) is not None:
-                    raise NameTakenError(f"A person named {clean!r} already exists")
-                identity = Identity(domain=domain, name=clean)
-                known: dict[str, int] = {}
-            else:
-                found = queries.lock_identity(session, domain, identity_id)
-                if found is None:
-                    raise IdentityNotFoundError(f"Identity {identity_id} not found")
-                identity = found
-                known = queries.content_hashes(session, identity.id)
-            fresh = []
-            for face in prepared:
-                if face.content_sha256 in known:
-                    result.rejected.append(
-                        Rejected(face.filename, f"This photo is already enrolled (face {known[face.content_sha256]})")
-                    )
-                else:
-                    fresh.append(face)
-            if not fresh:
-                result.identity = identity if identity_id is not None else None
-                return result
-            session.add(identity)
-            session.flush()
-            rows = [
-                Face(
-                    identity_id=identity.id,
-                    domain=domain,
-                    embedding=gallery_queries.embedding_to_bytes(face.embedding),
-                    det_score=face.det_score,
-                    filename=face.filename,
-                    content_sha256=face.content_sha256,
-                    model_name=model_name,
-                    thumbnail=face.thumbnail,
-                )
-                for face in fresh
-            ]
-            session.add_all(rows)
-            session.flush()
-            old, new = gallery_queries.bump_version(session, domain, [("add", row.id, identity.id) for row in rows])
-            result.identity = identity
-            result.enrolled = [
-                Enrolled(face.filename, row.id, face.note) for face, row in zip(fresh, rows, strict=True)
-            ]
-            result.face_count = queries.face_count(session, identity.id)
-    except IntegrityError:
-        if identity_id is not None:
-            # The person was deleted after we read it (SQLite has no row lock to stop that): the faces'
-            # foreign key failed. Adding to a person who is gone is a "not found", never a name clash.
-            raise IdentityNotFoundError(f"Identity {identity_id} not found") from None
-        raise NameTakenError(f"A person named {clean_name(name or '')!r} already exists") from None
+                raise NameTakenError(f"A person named {clean_name(name or '')!r} already exists") from None
+            with gallery.sessions() as session:
+                if queries.get_identity(session, domain, identity_id) is None:
+                    # Deleted after we read it (SQLite has no row lock to stop that): the faces' foreign key
+                    # failed. Adding to a person who is gone is a "not found", never a name clash.
+                    raise IdentityNotFoundError(f"Identity {identity_id} not found") from None
+            # The person is there: another request stored one of these photos for them at the same time.
+            # Read again, and the photos it stored are refused as already enrolled.
+            logger.info("enrollment raced another for identity %d (attempt %d); retrying", identity_id, attempt + 1)
+            continue
+        if stored is None:
+            return result
+        rows, identity, old, new = stored
+        break
+    else:
+        raise ConflictError(f"Identity {identity_id} is being changed by another request; retry")
 
+    fresh_vectors = {face.content_sha256: face.embedding for face in prepared}
+    vectors = np.vstack([fresh_vectors[row.content_sha256] for row in rows])
     face_ids = np.array([row.id for row in rows], dtype=np.int64)
-    vectors = np.vstack([face.embedding for face in fresh])
     owner = np.full(len(rows), identity.id, dtype=np.int64)
     gallery.apply(domain, old, new, lambda index: index.add(face_ids, owner, vectors))
     return result
+
+
+def _store_faces(
+    gallery: Gallery,
+    domain: str,
+    prepared: list[PreparedFace],
+    result: EnrollmentResult,
+    model_name: str,
+    name: str | None,
+    identity_id: int | None,
+) -> tuple[list[Face], Identity, int, int] | None:
+    """One transaction of :func:`enroll`: the stored face rows, the person and the gallery versions before
+    and after, or None when no photo was new (``result`` says why)."""
+    with gallery.sessions.begin() as session:
+        if identity_id is None:
+            assert name is not None
+            clean = clean_name(name)
+            if queries.find_by_name(session, domain, clean) is not None:
+                raise NameTakenError(f"A person named {clean!r} already exists")
+            identity = Identity(domain=domain, name=clean)
+            known: dict[str, int] = {}
+        else:
+            found = queries.lock_identity(session, domain, identity_id)
+            if found is None:
+                raise IdentityNotFoundError(f"Identity {identity_id} not found")
+            identity = found
+            known = queries.content_hashes(session, identity.id)
+        fresh: list[PreparedFace] = []
+        for face in prepared:
+            if face.content_sha256 in known:
+                result.rejected.append(
+                    FileError(face.filename, f"This photo is already enrolled (face {known[face.content_sha256]})")
+                )
+            elif any(face.content_sha256 == other.content_sha256 for other in fresh):
+                result.rejected.append(FileError(face.filename, "The same photo appears twice in this upload"))
+            else:
+                fresh.append(face)
+        if not fresh:
+            result.identity = identity if identity_id is not None else None
+            return None
+        session.add(identity)
+        session.flush()
+        rows = [
+            Face(
+                identity_id=identity.id,
+                domain=domain,
+                embedding=gallery_queries.embedding_to_bytes(face.embedding),
+                det_score=face.det_score,
+                filename=face.filename,
+                content_sha256=face.content_sha256,
+                model_name=model_name,
+                thumbnail=face.thumbnail,
+            )
+            for face in fresh
+        ]
+        session.add_all(rows)
+        session.flush()
+        old, new = gallery_queries.bump_version(session, domain, [("add", row.id, identity.id) for row in rows])
+        result.identity = identity
+        result.enrolled = [Enrolled(face.filename, row.id, face.note) for face, row in zip(fresh, rows, strict=True)]
+        result.face_count = queries.face_count(session, identity.id)
+    return rows, identity, old, new
 
 
 def rename(gallery: Gallery, domain: str, identity_id: int, name: str) -> Identity:

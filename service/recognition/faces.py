@@ -43,24 +43,6 @@ class FaceCandidate:
         return max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1])
 
 
-@dataclass(frozen=True, slots=True)
-class Face:
-    """A detected face with its L2-normalised embedding."""
-
-    candidate: FaceCandidate
-    embedding: np.ndarray  # (512,) float32, unit length
-
-    @property
-    def box(self) -> tuple[float, float, float, float]:
-        """Box in original-photo pixels."""
-        return self.candidate.box
-
-    @property
-    def det_score(self) -> float:
-        """Detector confidence."""
-        return self.candidate.det_score
-
-
 def _session(path: Path, threads: int, providers: Sequence[str]) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -125,7 +107,6 @@ class FaceModel:
         min_image_side: int = 16,
         max_aspect_ratio: float = 20.0,
     ) -> None:
-        self.pack = pack
         self.name = pack.name
         self.providers = check_providers(providers)
         self.det_size = det_size
@@ -240,15 +221,3 @@ class FaceModel:
         vectors = np.vstack(chunks)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
-
-    def analyze(self, images: Sequence[DecodedImage]) -> list[list[Face]]:
-        """Detect every face of every photo, then embed all of them together; largest face first."""
-        per_image = [self.detect(image) for image in images]
-        flat = [candidate for candidates in per_image for candidate in candidates]
-        vectors = self.embed([candidate.crop for candidate in flat])
-        faces: list[list[Face]] = []
-        cursor = 0
-        for candidates in per_image:
-            faces.append([Face(c, vectors[cursor + i]) for i, c in enumerate(candidates)])
-            cursor += len(candidates)
-        return faces

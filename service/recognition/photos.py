@@ -29,22 +29,6 @@ class PhotoSource(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class BytesPhoto:
-    """A photo already in memory."""
-
-    filename: str
-    data: bytes
-
-    def size(self) -> int:
-        """Size in bytes."""
-        return len(self.data)
-
-    def read(self) -> bytes:
-        """The bytes."""
-        return self.data
-
-
-@dataclass(frozen=True, slots=True)
 class FilePhoto:
     """A photo on disk, read only when processed."""
 

@@ -19,7 +19,6 @@ from service.batches.results import BatchOutcome
 from service.gallery.gallery import NamedMatch
 from service.recognition.faces import FaceCandidate
 from service.recognition.images import BudgetExceededError, DecodedImage, ImageError
-from service.recognition.photos import BytesPhoto
 
 BASE_WIDTH = 40  # photo i of a scenario is (BASE_WIDTH + i) pixels wide: that is how the stand-in model knows it
 LIMITS = Limits(max_file_bytes=1_000_000, max_image_pixels=1_000_000)
@@ -33,6 +32,20 @@ class Shot:
     faces: list[list[tuple[str, float]]] = field(default_factory=list)  # per face: (person, similarity), best first
     found: int | None = None  # faces detected in all (default: len(faces))
     unreadable: bool = False  # the detector fails on it
+
+
+@dataclass(frozen=True)
+class BytesPhoto:
+    """A photo already in memory."""
+
+    filename: str
+    data: bytes
+
+    def size(self) -> int:
+        return len(self.data)
+
+    def read(self) -> bytes:
+        return self.data
 
 
 class StandInModel:

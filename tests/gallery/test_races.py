@@ -86,3 +86,33 @@ def test_renaming_a_person_while_it_is_deleted_is_identity_not_found(gallery: Ga
         )
         assert not isinstance(deleted, Exception), deleted
         assert isinstance(renamed, Identity | IdentityNotFoundError), renamed
+
+
+def test_the_same_photo_added_twice_at_once_is_stored_once_and_refused_once_as_already_enrolled(
+    gallery: Gallery,
+) -> None:
+    for round_number in range(ROUNDS // 2):
+        person = enrollment.enroll(
+            gallery, DOMAIN, [face(5000 + round_number)], [], model_name="test", name=f"D{round_number}"
+        )
+        assert person.identity is not None
+        same = [face(9000 + round_number)]
+        first, second = race(
+            partial(enrollment.enroll, gallery, DOMAIN, same, [], model_name="test", identity_id=person.identity.id),
+            partial(enrollment.enroll, gallery, DOMAIN, same, [], model_name="test", identity_id=person.identity.id),
+        )
+        # Never "not found" or a name clash for a person who exists: one stores it, the other finds it there.
+        results = [first, second]
+        assert all(isinstance(r, enrollment.EnrollmentResult) for r in results), results
+        enrolled = [len(r.enrolled) for r in results]  # type: ignore[union-attr]
+        assert sorted(enrolled) == [0, 1]
+        refused = next(r for r in results if not r.enrolled)  # type: ignore[union-attr]
+        assert "already enrolled" in refused.rejected[0].error  # type: ignore[union-attr]
+
+
+def test_the_same_photo_twice_in_one_call_is_stored_once(gallery: Gallery) -> None:
+    person = enrollment.enroll(gallery, DOMAIN, [face(1), face(2), face(2)], [], model_name="test", name="Twice")
+    assert [e.filename for e in person.enrolled] == ["1.jpg", "2.jpg"]
+    assert [(r.filename, r.error) for r in person.rejected] == [
+        ("2.jpg", "The same photo appears twice in this upload")
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,8 @@ import pytest
 from PIL import Image
 
 from service.recognition.confidence import confidence_from_similarity
-from service.recognition.faces import FaceModel
-from service.recognition.images import decode_image
+from service.recognition.faces import FaceCandidate, FaceModel
+from service.recognition.images import DecodedImage, decode_image
 from service.recognition.models import ModelPackError, find_model_pack
 from service.search.index import IdentityIndex
 from service.settings import Settings
@@ -20,9 +21,32 @@ LIMIT = 80_000_000
 THRESHOLD = Settings().match_threshold
 
 
-def faces_of(model: FaceModel, path: Path | bytes):  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class Face:
+    """A detected face and its embedding, as the pipeline produces them (detect, then embed)."""
+
+    candidate: FaceCandidate
+    embedding: np.ndarray
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return self.candidate.box
+
+    @property
+    def det_score(self) -> float:
+        return self.candidate.det_score
+
+
+def analyze(model: FaceModel, images: list[DecodedImage]) -> list[list[Face]]:
+    """Every face of every photo, embedded together (largest first), through the model's production calls."""
+    per_image = [model.detect(image) for image in images]
+    vectors = iter(model.embed([c.crop for candidates in per_image for c in candidates]))
+    return [[Face(c, next(vectors)) for c in candidates] for candidates in per_image]
+
+
+def faces_of(model: FaceModel, path: Path | bytes) -> list[Face]:
     data = path if isinstance(path, bytes) else path.read_bytes()
-    return model.analyze([decode_image(data, max_pixels=LIMIT, min_side=model.det_size)])[0]
+    return analyze(model, [decode_image(data, max_pixels=LIMIT, min_side=model.det_size)])[0]
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +149,8 @@ def test_a_photo_without_a_face_has_no_faces(face_model: FaceModel) -> None:
 
 def test_many_faces_are_embedded_in_one_batched_run(face_model: FaceModel) -> None:
     photos = [decode_image(p.read_bytes(), max_pixels=LIMIT) for p in sorted((KNN / "test").iterdir())]
-    together = face_model.analyze(photos)
-    alone = [face_model.analyze([p])[0] for p in photos]
+    together = analyze(face_model, photos)
+    alone = [analyze(face_model, [p])[0] for p in photos]
     for batch_faces, single_faces in zip(together, alone, strict=True):
         for a, b in zip(batch_faces, single_faces, strict=True):
             assert float(a.embedding @ b.embedding) > 0.999
