@@ -209,9 +209,11 @@ def show_config(settings: Settings) -> None:
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     """Run pending migrations (unless FACEREC_AUTO_MIGRATE=false), then serve the API and web page."""
     from service import server
+    from service.metrics import operator_directory
 
     try:
         server.trusted_proxy_list(settings.trusted_proxies)
+        operator_directory()  # if PROMETHEUS_MULTIPROC_DIR is set: made now, or one line on why it cannot be
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     check_providers(settings.providers)  # one line now, instead of a traceback from each worker's start-up

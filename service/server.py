@@ -11,19 +11,23 @@ import contextlib
 import ipaddress
 import logging
 import resource
+import socket
 import sys
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
 import h11
 import uvicorn
+from prometheus_client import multiprocess
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 from uvicorn.supervisors import Multiprocess
 
+from service.metrics import shared_between_workers
 from service.settings import Settings
 
 logger = logging.getLogger("service.server")
@@ -131,13 +135,59 @@ def build_config(
     )
 
 
+class MetricsMultiprocess(Multiprocess):
+    """uvicorn's worker supervisor, telling prometheus_client of every worker that is gone.
+
+    Workers leave when they crash or hang (uvicorn replaces them), on ``SIGHUP`` (all replaced), ``SIGTTOU``
+    (one retired) and at shutdown. Marking them dead drops their live gauges (requests in progress, index
+    sizes) from the scrape; their counters and histograms stay, so totals never go back.
+    """
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], metrics_dir: Path) -> None:
+        super().__init__(config, sockets)
+        self.metrics_dir = metrics_dir
+        self._running: set[int] = set()
+
+    def init_processes(self) -> None:
+        """Start the workers as uvicorn does and note them, so that even one dying before the first check counts."""
+        super().init_processes()
+        self.forget_gone_workers()
+
+    def keep_subprocess_alive(self) -> None:
+        """Replace dead workers as uvicorn does, then forget the replaced ones."""
+        super().keep_subprocess_alive()
+        self.forget_gone_workers()
+
+    def handle_signals(self) -> None:
+        """Restart, add or retire workers as uvicorn does, then forget the ones that left."""
+        super().handle_signals()
+        self.forget_gone_workers()
+
+    def run(self) -> None:
+        """Supervise until told to stop; then every worker has gone."""
+        try:
+            super().run()
+        finally:
+            self.forget_gone_workers(stopping=True)
+
+    def forget_gone_workers(self, *, stopping: bool = False) -> None:
+        """Mark dead the workers that are no longer among uvicorn's (every one when ``stopping``)."""
+        running = set() if stopping else {process.pid for process in self.processes if process.pid is not None}
+        for pid in sorted(self._running - running):
+            multiprocess.mark_process_dead(pid, str(self.metrics_dir))  # type: ignore[no-untyped-call]
+        self._running = running
+
+
 def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     """Serve ``service.app:create_app`` with :func:`build_config` in ``workers`` processes."""
     raise_open_file_limit()
     config = build_config(settings, "service.app:create_app", factory=True, host=host, port=port, workers=workers)
     server = uvicorn.Server(config)
     if workers > 1:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        # Set up before any worker exists: a worker's metrics go to the shared directory only when
+        # PROMETHEUS_MULTIPROC_DIR is in its environment as it imports prometheus_client (it inherits ours).
+        with shared_between_workers() as metrics_dir:
+            MetricsMultiprocess(config, sockets=[config.bind_socket()], metrics_dir=metrics_dir).run()
         return
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl+C once it has shut down
         server.run()

@@ -1,4 +1,7 @@
-"""``GET /metrics``: Prometheus text format (HTTP metrics from Litestar's plugin plus the service's own)."""
+"""``GET /metrics``: Prometheus text format (HTTP metrics from Litestar's plugin plus the service's own).
+
+With several server workers the figures are those of every worker (see :meth:`ServiceMetrics.exposition`).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,14 @@ from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.plugins.prometheus import PrometheusConfig
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.api.auth import EXCLUDE_OPT_KEY, token_from_header
 from service.api.state import Services
 
-# Route templates, not raw paths, keep the label set small; the scrape itself is not counted.
+# Route templates, not raw paths, keep the label set small; the scrape itself is not counted. The plugin makes
+# its metrics in the worker process, which starts with PROMETHEUS_MULTIPROC_DIR set when there are several
+# workers, so they are shared between workers like the service's own.
 HTTP_METRICS = PrometheusConfig(app_name="facerec", prefix="facerec_http", group_path=True, exclude=["^/metrics"])
 
 
@@ -39,5 +44,4 @@ def metrics(request: Request[Any, Any, Any], services: NamedDependency[Services]
     elif not is_loopback(request.client.host if request.client else None):
         raise PermissionDeniedException("Metrics are served to loopback only; set FACEREC_METRICS_TOKEN to scrape")
     services.metrics.set_index_sizes(services.gallery.store.loaded_domains())
-    body = generate_latest(REGISTRY) + generate_latest(services.metrics.registry)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    return Response(services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
