@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     max_aspect_ratio: float = Field(default=20.0, ge=1, description="photos longer than this times their width")
     max_faces_per_photo: int = Field(default=100, ge=1, description="the largest faces of a photo recognised")
     max_faces_per_batch: int = Field(default=1000, ge=1, description="faces recognised per request at most")
+    keep_batch_faces: bool = Field(
+        default=True,
+        description="keep each recognised batch face's aligned crop (JPEG) and embedding in SQL for review, "
+        "corrections and appearances (~5.5 KB a face); deleting a batch deletes them",
+    )
     max_batch_megapixels: float = Field(
         default=400.0, gt=0, description="decoded pixels per request; photos beyond the budget are refused"
     )

@@ -3,28 +3,39 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+import unicodedata
+from typing import Annotated, Any, Literal
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, JSONBody, Parameter, PathParameter
 from litestar.response import Stream
 
+from service.api.auth import admin_only
 from service.api.openapi import RecognizeOperation
-from service.api.schemas import ErrorResponse, MessageResponse, NothingUsableResponse, RecognizeResponse
+from service.api.schemas import (
+    ErrorResponse,
+    FaceCorrectionRequest,
+    MessageResponse,
+    NothingUsableResponse,
+    RecognizeResponse,
+)
 from service.api.state import Uploads
 from service.api.uploads import receive_photos
 from service.batches.export import CSV_COLUMNS
-from service.batches.service import BatchRequest, BatchService
-from service.batches.views import BatchLog, BatchPage
+from service.batches.service import BatchRequest, BatchService, Correction
+from service.batches.views import BatchLog, BatchPage, EntryView
 from service.common.runner import BoundedRunner
 from service.db.tokens import Principal
 from service.settings import Settings
 
 MAX_OFFSET = 2_147_483_647  # beyond SQL integer range nothing can be skipped to
+IdPath = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]
+IndexPath = Annotated[int, PathParameter(ge=0, le=100_000)]
+JSON_BODY_LIMIT = 64 * 1024
 BASE = "/api/batch-photos"
 ERROR_RESPONSE = ResponseSpec(data_container=ErrorResponse, description='`{"success": false, "error": "<message>"}`')
 NOTHING_USABLE_RESPONSE = ResponseSpec(
@@ -120,9 +131,16 @@ class BatchLogController(Controller):
         batches: NamedDependency[BatchService],
         limit: int = Parameter(default=50, ge=1, le=500, description="batches per page (1-500)"),
         offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET, description="batches to skip"),
+        person: str | None = Parameter(
+            default=None,
+            max_length=255,
+            description="only batches where this person (an id, or a name in any case) was recognised on any face",
+        ),
     ) -> BatchPage:
         """The domain's batches, newest first; ``total`` counts them all."""
-        return batches.page(request.user.domain, limit, offset)
+        if person is not None and any(unicodedata.category(ch)[0] == "C" for ch in person):
+            raise ValidationException("person must not contain control characters")
+        return batches.page(request.user.domain, limit, offset, person)
 
     @get("/{batch_id:str}", summary="A batch's detailed log", sync_to_thread=True, responses={404: ERROR_RESPONSE})
     def get_log(
@@ -147,13 +165,21 @@ class BatchLogController(Controller):
         },
     )
     def export_csv(
-        self, request: Request[Principal, str, Any], batches: NamedDependency[BatchService], batch_id: FromPath[str]
+        self,
+        request: Request[Principal, str, Any],
+        batches: NamedDependency[BatchService],
+        batch_id: FromPath[str],
+        rows: Literal["photos", "faces"] = Parameter(
+            default="photos",
+            description="`photos`: the spec's 14 columns, one row per photo; `faces`: one row per recognised face",
+        ),
     ) -> Stream:
-        """The spec's 14 CSV columns, streamed from SQL."""
+        """The spec's 14 CSV columns (or one row per face with ``rows=faces``), streamed from SQL."""
+        suffix = "_faces" if rows == "faces" else ""
         return Stream(
-            batches.export(request.user.domain, batch_id),
+            batches.export(request.user.domain, batch_id, rows),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="batch_{batch_id}.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="batch_{batch_id}{suffix}.csv"'},
         )
 
     @delete(
@@ -169,3 +195,47 @@ class BatchLogController(Controller):
         """Remove the batch and all its entries."""
         batches.delete(request.user.domain, batch_id)
         return MessageResponse(success=True, message=f"Batch {batch_id} deleted successfully")
+
+    @get(
+        "/{batch_id:str}/faces/{face_id:int}/crop",
+        summary="A recognised face's crop (JPEG)",
+        media_type="image/jpeg",
+        sync_to_thread=True,
+        responses={
+            200: ResponseSpec(data_container=bytes, media_type="image/jpeg", description="The aligned 112x112 face"),
+            404: ERROR_RESPONSE,
+        },
+    )
+    def face_crop(
+        self,
+        request: Request[Principal, str, Any],
+        batches: NamedDependency[BatchService],
+        batch_id: FromPath[str],
+        face_id: IdPath,
+    ) -> Response[bytes]:
+        """The aligned face crop kept with the batch (``FACEREC_KEEP_BATCH_FACES``)."""
+        data = batches.crop(request.user.domain, batch_id, face_id)
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    @patch(
+        "/{batch_id:str}/entries/{entry_index:int}/faces/{face_index:int}",
+        summary="Correct who a recognised face is (admin)",
+        guards=[admin_only],
+        sync_to_thread=True,
+        request_max_body_size=JSON_BODY_LIMIT,
+        responses={400: ERROR_RESPONSE, 403: ERROR_RESPONSE, 404: ERROR_RESPONSE},
+    )
+    def correct_face(
+        self,
+        request: Request[Principal, str, Any],
+        batches: NamedDependency[BatchService],
+        batch_id: FromPath[str],
+        entry_index: IndexPath,
+        face_index: IndexPath,
+        data: JSONBody[FaceCorrectionRequest],
+    ) -> EntryView:
+        """JSON ``{"identity_id": 5}`` (or ``null`` for Unknown; ``"add_to_gallery": true`` also enrolls the stored
+        face): entry ``entry_index`` (0-based, as in the log's ``entries``) and its face ``face_index`` (0 = the
+        largest). The entry, the batch summary and both CSVs follow; the correction is recorded."""
+        change = Correction(data.identity_id, data.add_to_gallery, request.user.token_id)
+        return batches.correct_face(request.user.domain, batch_id, entry_index, face_index, change)

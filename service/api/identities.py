@@ -17,6 +17,8 @@ from service.api.openapi import AddPhotosOperation, EnrollOperation
 from service.api.schemas import MessageResponse, RenameRequest
 from service.api.state import Uploads
 from service.api.uploads import ReceivedForm, receive_photos
+from service.batches.service import BatchService
+from service.batches.views import Appearances
 from service.common.runner import BoundedRunner
 from service.db.tokens import Principal
 from service.gallery.service import GalleryService
@@ -154,3 +156,15 @@ class IdentityController(Controller):
         """The aligned 112x112 face crop stored at enrollment."""
         data = people.thumbnail(request.user.domain, identity_id, face_id)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    @get("/{identity_id:int}/appearances", summary="Where a person was recognised in batches", sync_to_thread=True)
+    def appearances(
+        self,
+        request: Request[Principal, str, Any],
+        batches: NamedDependency[BatchService],
+        identity_id: IdPath,
+        limit: int = Parameter(default=50, ge=1, le=500),
+        offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
+    ) -> Appearances:
+        """Every batch face recognised as this person (any face of a photo), newest first, with its crop."""
+        return batches.appearances(request.user.domain, identity_id, limit, offset)

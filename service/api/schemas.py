@@ -67,3 +67,10 @@ class HealthResponse(Struct):
 
 class RenameRequest(Struct):
     name: str
+
+
+class FaceCorrectionRequest(Struct, forbid_unknown_fields=True):
+    """Who a recognised face is: a person's id, or null for Unknown; ``add_to_gallery`` also enrolls the face."""
+
+    identity_id: int | None
+    add_to_gallery: bool = False

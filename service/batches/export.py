@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
@@ -120,3 +121,64 @@ def csv_chunks(entries: Iterable[ExportRow], domain: str, *, header: bool = True
             buffer.truncate()
     writer.writerows(rows)
     yield buffer.getvalue().encode("utf-8")
+
+
+FACE_CSV_COLUMNS = (
+    "Timestamp",
+    "Filename",
+    "Face",
+    "Left",
+    "Top",
+    "Right",
+    "Bottom",
+    "Person",
+    "Confidence (%)",
+    "Match #1 Person",
+    "Match #1 Confidence (%)",
+    "Match #2 Person",
+    "Match #2 Confidence (%)",
+    "Match #3 Person",
+    "Match #3 Confidence (%)",
+    "Corrected",
+)
+
+
+def face_csv_row(face: Iterable[Any]) -> list[str]:
+    """One face in FACE_CSV_COLUMNS order (faces are numbered from 1, largest first)."""
+    timestamp, filename, number, x1, y1, x2, y2, person, confidence, matches, corrected = face
+    stored = matches if not isinstance(matches, str) else json.loads(matches)
+    columns = []
+    for match in [*(stored or [])[:3], None, None, None][:3]:
+        columns += [safe_text(match["person"]), _number(match["confidence"])] if match else ["", ""]
+    return [
+        timestamp.isoformat(timespec="microseconds"),
+        safe_text(filename),
+        str(number + 1),
+        *(f"{v:.1f}" for v in (x1, y1, x2, y2)),
+        safe_text(person) if person is not None else "Unknown",
+        _number(confidence),
+        *columns,
+        "Yes" if corrected else "No",
+    ]
+
+
+def stream_faces_csv(
+    sessions: sessionmaker[Session], batch_id: str, *, rows_per_chunk: int = ROWS_PER_CHUNK
+) -> Iterator[bytes]:
+    """A batch's faces as CSV, one row per recognised face, header first, read from SQL chunk by chunk on
+    short-lived sessions (as :func:`stream_csv`)."""
+    after: int | None = None
+    header = True
+    while True:
+        with sessions() as session:
+            rows, last = batch_queries.face_export_page(session, batch_id, after, rows_per_chunk)
+        if rows or header:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\r\n")
+            if header:
+                writer.writerow(FACE_CSV_COLUMNS)
+            writer.writerows(face_csv_row(row) for row in rows)
+            yield buffer.getvalue().encode("utf-8")
+        if last is None or len(rows) < rows_per_chunk:
+            return
+        after, header = last, False

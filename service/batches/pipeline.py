@@ -18,11 +18,11 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from service.batches.results import BatchOutcome, EntryResult, FaceResult, FileError, RankedMatch
+from service.batches.results import BatchOutcome, EntryResult, FaceResult, FileError, RankedMatch, decide
 from service.common.time import utcnow
 from service.gallery.gallery import NamedMatch
 from service.recognition.confidence import rounded_confidence
-from service.recognition.faces import FaceCandidate, FaceModel
+from service.recognition.faces import FaceCandidate, FaceModel, crop_jpeg
 from service.recognition.images import BudgetExceededError, ImageError
 from service.recognition.photos import PhotoSource, clean_filename, load_photo
 
@@ -173,8 +173,12 @@ def recognize_photos(
     limits: Limits,
     log_label: str = "",
     observer: Observer | None = None,
+    keep_faces: bool = False,
 ) -> BatchOutcome:
-    """Decode, detect, embed (all faces together) and search every photo; never raises for a bad file."""
+    """Decode, detect, embed (all faces together) and search every photo; never raises for a bad file.
+
+    With ``keep_faces`` each entry also carries its faces' aligned crops (JPEG) and embeddings, for review.
+    """
     outcome = BatchOutcome(total_uploaded=len(photos))
     detected: list[_Detected] = []
     observe = observer or _Silent()
@@ -248,8 +252,8 @@ def recognize_photos(
             faces.append(_face(candidate, matches[cursor]))
             cursor += 1
         top_3 = faces[0].matches if faces else []
-        best = top_3[0] if top_3 else None
-        recognized = best is not None and best.confidence >= threshold
+        best = decide(top_3, threshold)
+        recognized = best is not None
         elapsed_ms = round((item.seconds + per_face_seconds * len(faces)) * 1000)
         entry = EntryResult(
             position=item.position,
@@ -262,6 +266,8 @@ def recognize_photos(
             face_count=item.found,
             processing_time_ms=elapsed_ms,
             faces=faces,
+            crops=[crop_jpeg(c.crop) for c in item.candidates] if keep_faces else None,
+            embeddings=embeddings[cursor - len(faces) : cursor] if keep_faces else None,
         )
         outcome.entries.append(entry)
         observe.photo(usable=True, faces=entry.face_count, recognized=entry.recognized)

@@ -10,10 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.batches.ids import new_batch_id
-from service.batches.results import BatchOutcome, EntryResult, RankedMatch
+from service.batches.results import BatchOutcome, EntryResult, RankedMatch, decide
 from service.batches.summary import Summary, summarize
 from service.db.batches import insert_batch
-from service.db.models import Batch, BatchEntry
+from service.db.gallery import embedding_to_bytes
+from service.db.models import Batch, BatchEntry, BatchFace
 
 logger = logging.getLogger("service.batches")
 MAX_ID_ATTEMPTS = 20
@@ -36,8 +37,51 @@ def _entry_row(entry: EntryResult) -> BatchEntry:
         match3_confidence=matches[2].confidence if matches[2] else None,
         face_count=entry.face_count,
         processing_time_ms=entry.processing_time_ms,
-        faces=msgspec.to_builtins(entry.faces),
+        faces=[],  # every face is a batch_faces row
     )
+
+
+def face_decision(entry: EntryResult, number: int, threshold: float) -> RankedMatch | None:
+    """Who face ``number`` of an entry is: the spec's primary result for the largest face, else its best match
+    at the threshold."""
+    if number == 0:
+        return entry.top_3[0] if entry.recognized and entry.top_3 else None
+    return decide(entry.faces[number].matches, threshold)
+
+
+def _face_rows(entry: EntryResult, row: BatchEntry, domain: str, threshold: float) -> list[BatchFace]:
+    faces = []
+    for number, face in enumerate(entry.faces):
+        decided = face_decision(entry, number, threshold)
+        faces.append(
+            BatchFace(
+                batch_id=row.batch_id,
+                entry_id=row.id,
+                domain=domain,
+                face_number=number,
+                x1=face.box[0],
+                y1=face.box[1],
+                x2=face.box[2],
+                y2=face.box[3],
+                det_score=face.det_score,
+                matches=msgspec.to_builtins(face.matches),
+                identity_id=decided.identity_id if decided else None,
+                person=decided.person if decided else None,
+                confidence=decided.confidence if decided else None,
+                corrected=False,
+                crop=entry.crops[number] if entry.crops is not None else None,
+                embedding=embedding_to_bytes(entry.embeddings[number]) if entry.embeddings is not None else None,
+            )
+        )
+    return faces
+
+
+def _persons_seen(outcome: BatchOutcome, threshold: float) -> list[str | None]:
+    return [
+        decided.person if (decided := face_decision(entry, number, threshold)) else None
+        for entry in outcome.entries
+        for number in range(len(entry.faces))
+    ]
 
 
 def store_batch(
@@ -51,7 +95,10 @@ def store_batch(
 ) -> tuple[Batch, Summary]:
     """Write the batch and every entry in one transaction under ``batch_id`` (drawn if not given); another id
     is drawn if that one is taken."""
-    summary = summarize([(e.recognized, e.primary_person, e.primary_confidence) for e in outcome.entries])
+    summary = summarize(
+        [(e.recognized, e.primary_person, e.primary_confidence) for e in outcome.entries],
+        _persons_seen(outcome, threshold),
+    )
     for attempt in range(MAX_ID_ATTEMPTS):
         batch = Batch(
             id=batch_id if batch_id and attempt == 0 else new_batch_id(started_at),
@@ -67,7 +114,14 @@ def store_batch(
         )
         try:
             with sessions.begin() as session:
-                insert_batch(session, batch, [_entry_row(entry) for entry in outcome.entries])
+                rows = [_entry_row(entry) for entry in outcome.entries]
+                insert_batch(session, batch, rows)
+                session.add_all(
+                    face
+                    for entry, row in zip(outcome.entries, rows, strict=True)
+                    for face in _face_rows(entry, row, domain, threshold)
+                )
+                session.flush()
         except IntegrityError:
             with sessions() as session:
                 if session.get(Batch, batch.id) is None:

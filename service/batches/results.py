@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+import numpy as np
 from msgspec import Struct
 
 from service.common.errors import FileError
 
-__all__ = ["BatchOutcome", "EntryResult", "FaceResult", "FileError", "RankedMatch", "faces_from_json"]
+__all__ = ["BatchOutcome", "EntryResult", "FaceResult", "FileError", "RankedMatch", "decide", "faces_from_json"]
 
 
 class RankedMatch(Struct, frozen=True):
@@ -31,6 +32,12 @@ class FaceResult(Struct, frozen=True):
     box: tuple[float, float, float, float]  # x1, y1, x2, y2
     det_score: float
     matches: list[RankedMatch]
+
+
+def decide(matches: list[RankedMatch], threshold: float) -> RankedMatch | None:
+    """Who a face is: its best match when that reaches the threshold, else nobody (Unknown)."""
+    best = matches[0] if matches else None
+    return best if best is not None and best.confidence >= threshold else None
 
 
 def faces_from_json(stored: Any) -> list[FaceResult]:
@@ -52,6 +59,8 @@ class EntryResult:
     face_count: int
     processing_time_ms: int
     faces: list[FaceResult]
+    crops: list[bytes] | None = None  # each face's aligned crop (JPEG), when batch faces are kept
+    embeddings: np.ndarray | None = None  # each face's embedding (n x 512), when batch faces are kept
 
 
 @dataclass(slots=True)

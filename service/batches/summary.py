@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from msgspec import Struct
 
@@ -19,14 +19,19 @@ class Summary(Struct, frozen=True):
     avg_confidence: float
 
 
-def summarize(recognized: Sequence[tuple[bool, str | None, float | None]]) -> Summary:
-    """Summary of (recognized, primary person, primary confidence) per processed photo, in batch order."""
+def summarize(
+    recognized: Sequence[tuple[bool, str | None, float | None]], seen: Iterable[str | None] | None = None
+) -> Summary:
+    """Summary of (recognized, primary person, primary confidence) per processed photo, in batch order.
+
+    Counts and the average follow the spec (a photo is recognised by its largest face); ``persons_list``
+    names everyone recognised on any face — ``seen``, every face's person in photo and face order (the
+    primary persons when not given) — each once, in order of first appearance.
+    """
     total = len(recognized)
     hits = [(person, conf) for ok, person, conf in recognized if ok and person is not None]
-    persons: list[str] = []
-    for person, _ in hits:
-        if person not in persons:
-            persons.append(person)
+    named = (person for person, _ in hits) if seen is None else seen
+    persons = list(dict.fromkeys(p for p in named if p is not None))
     confidences = [conf for _, conf in hits if conf is not None]
     return Summary(
         total_photos=total,

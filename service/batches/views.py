@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import msgspec
 from msgspec import Struct
 
-from service.batches.results import FaceResult, RankedMatch, faces_from_json
+from service.batches.results import FaceResult, RankedMatch
 from service.batches.summary import Summary
 from service.common.errors import FileError
 from service.common.time import format_timestamp
@@ -25,6 +29,27 @@ class EntryMetadata(Struct, omit_defaults=True):
     note: str | None = None
 
 
+class FaceView(FaceResult, frozen=True, kw_only=True):
+    """A recognised face of a stored entry: the model's result plus who it was decided to be."""
+
+    face_id: int
+    person: str  # "Unknown" when nobody
+    identity_id: int | None
+    confidence: float | None
+    corrected: bool  # an admin decided it, not the model
+    crop_url: str | None  # the aligned crop, when batch faces are kept
+
+
+class PersonInPhoto(Struct):
+    """Someone recognised in a photo, on any face."""
+
+    person: str
+    identity_id: int | None
+    confidence: float | None
+    box: tuple[float, float, float, float]
+    face: int  # the index of their face in ``faces``
+
+
 class EntryView(Struct):
     timestamp: str
     batch_id: str
@@ -34,7 +59,8 @@ class EntryView(Struct):
     primary_result: PrimaryResult
     top_3_matches: list[RankedMatch]
     metadata: EntryMetadata
-    faces: list[FaceResult]  # extra: every face with its box and own matches, largest first
+    faces: list[FaceView]  # extra: every recognised face with its box, matches and person, largest first
+    people: list[PersonInPhoto]  # extra: everyone recognised in the photo, best first
 
 
 class BatchLog(Struct):
@@ -80,9 +106,44 @@ def stored_summary(batch: Batch) -> Summary:
     )
 
 
-def entry_view(entry: BatchEntry, batch: Batch) -> EntryView:
-    """One stored entry in the spec's shape, with every face's detail as an extra."""
-    faces = faces_from_json(entry.faces)
+def crop_url(batch_id: str, face_id: int) -> str:
+    """Where a stored batch face's crop is served."""
+    return f"/api/batch-photos/logs/{batch_id}/faces/{face_id}/crop"
+
+
+def face_view(row: Any, batch_id: str) -> FaceView:
+    """A stored face (a ``service.db.batches.FACE_COLUMNS`` row)."""
+    return FaceView(
+        box=(row.x1, row.y1, row.x2, row.y2),
+        det_score=row.det_score,
+        matches=msgspec.convert(
+            row.matches if not isinstance(row.matches, str) else json.loads(row.matches), list[RankedMatch]
+        ),
+        face_id=row.id,
+        person=row.person if row.person is not None else "Unknown",
+        identity_id=row.identity_id,
+        confidence=row.confidence,
+        corrected=bool(row.corrected),
+        crop_url=crop_url(batch_id, row.id) if row.has_crop else None,
+    )
+
+
+def people_in(faces: list[FaceView]) -> list[PersonInPhoto]:
+    """Everyone recognised on the faces, each once (their best face), best confidence first."""
+    best: dict[int | str, PersonInPhoto] = {}
+    for number, face in enumerate(faces):
+        if face.person == "Unknown" and face.identity_id is None:
+            continue
+        key = face.identity_id if face.identity_id is not None else face.person
+        seen = best.get(key)
+        if seen is None or (face.confidence or 0.0) > (seen.confidence or 0.0):
+            best[key] = PersonInPhoto(face.person, face.identity_id, face.confidence, face.box, number)
+    return sorted(best.values(), key=lambda p: -(p.confidence or 0.0))
+
+
+def entry_view(entry: BatchEntry, batch: Batch, face_rows: list[Any]) -> EntryView:
+    """One stored entry in the spec's shape, with every face's detail and the people in it as extras."""
+    faces = [face_view(row, batch.id) for row in face_rows]
     primary_matches = faces[0].matches if faces else []
     columns = [
         (entry.match1_person, entry.match1_confidence),
@@ -130,17 +191,18 @@ def entry_view(entry: BatchEntry, batch: Batch) -> EntryView:
             ),
         ),
         faces=faces,
+        people=people_in(faces),
     )
 
 
-def batch_log(batch: Batch, entries: list[BatchEntry]) -> BatchLog:
-    """A batch's detailed log."""
+def batch_log(batch: Batch, entries: list[BatchEntry], faces: dict[int, list[Any]]) -> BatchLog:
+    """A batch's detailed log (``faces``: each entry's stored face rows by entry id)."""
     return BatchLog(
         success=True,
         batch_id=batch.id,
         total_photos=batch.total_processed,
         summary=stored_summary(batch),
-        entries=[entry_view(entry, batch) for entry in entries],
+        entries=[entry_view(entry, batch, faces.get(entry.id, [])) for entry in entries],
         created_at=format_timestamp(batch.created_at),
         total_uploaded=batch.total_uploaded,
         threshold=batch.threshold,
@@ -156,4 +218,41 @@ def batch_list_item(batch: Batch) -> BatchListItem:
         summary=stored_summary(batch),
         created_at=format_timestamp(batch.created_at),
         total_uploaded=batch.total_uploaded,
+    )
+
+
+class Appearance(Struct):
+    """A batch face recognised as a person."""
+
+    batch_id: str
+    filename: str
+    timestamp: str
+    face: int  # the face's index in the entry's ``faces``
+    face_id: int
+    confidence: float | None
+    corrected: bool
+    box: tuple[float, float, float, float]
+    crop_url: str | None
+
+
+class Appearances(Struct):
+    success: bool
+    total: int
+    appearances: list[Appearance]
+    limit: int
+    offset: int
+
+
+def appearance(row: Any) -> Appearance:
+    """A ``service.db.batches.appearances`` row."""
+    return Appearance(
+        batch_id=row.batch_id,
+        filename=row.filename,
+        timestamp=format_timestamp(row.timestamp),
+        face=row.face_number,
+        face_id=row.id,
+        confidence=row.confidence,
+        corrected=bool(row.corrected),
+        box=(row.x1, row.y1, row.x2, row.y2),
+        crop_url=crop_url(row.batch_id, row.id) if row.has_crop else None,
     )

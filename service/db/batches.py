@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from service.db.models import Batch, BatchEntry
+from service.db.models import Batch, BatchEntry, BatchFace, FaceCorrection
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,17 +35,146 @@ def get_batch(session: Session, domain: str, batch_id: str) -> Batch | None:
     return session.scalar(select(Batch).where(Batch.id == batch_id, Batch.domain == domain))
 
 
-def list_batches(session: Session, domain: str, limit: int, offset: int) -> BatchPage:
-    """A page of the domain's batches, newest first."""
-    total = session.scalar(select(func.count()).select_from(Batch).where(Batch.domain == domain)) or 0
+def list_batches(
+    session: Session,
+    domain: str,
+    limit: int,
+    offset: int,
+    *,
+    identity_id: int | None = None,
+    person: str | None = None,
+) -> BatchPage:
+    """A page of the domain's batches, newest first; with ``identity_id`` or ``person`` (a name, any case),
+    only the batches where that person was recognised on some face."""
+    conditions: list[ColumnElement[bool]] = [Batch.domain == domain]
+    if identity_id is not None or person is not None:
+        face = BatchFace.batch_id == Batch.id
+        who = (
+            BatchFace.identity_id == identity_id
+            if identity_id is not None
+            else func.lower(BatchFace.person) == (person or "").lower()
+        )
+        conditions.append(exists().where(face, BatchFace.domain == domain, who))
+    total = session.scalar(select(func.count()).select_from(Batch).where(*conditions)) or 0
     rows = session.scalars(
-        select(Batch)
-        .where(Batch.domain == domain)
-        .order_by(Batch.created_at.desc(), Batch.id.desc())
-        .limit(limit)
-        .offset(offset)
+        select(Batch).where(*conditions).order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit).offset(offset)
     )
     return BatchPage(total=int(total), batches=list(rows))
+
+
+FACE_COLUMNS = (
+    BatchFace.id,
+    BatchFace.entry_id,
+    BatchFace.face_number,
+    BatchFace.x1,
+    BatchFace.y1,
+    BatchFace.x2,
+    BatchFace.y2,
+    BatchFace.det_score,
+    BatchFace.matches,
+    BatchFace.identity_id,
+    BatchFace.person,
+    BatchFace.confidence,
+    BatchFace.corrected,
+    BatchFace.crop.is_not(None).label("has_crop"),
+)
+
+
+def faces_by_entry(session: Session, batch_id: str) -> dict[int, list[Any]]:
+    """Every face of a batch without its crop and embedding (FACE_COLUMNS rows), grouped by entry id, each
+    entry's largest face first."""
+    grouped: dict[int, list[Any]] = {}
+    rows = session.execute(
+        select(*FACE_COLUMNS).where(BatchFace.batch_id == batch_id).order_by(BatchFace.entry_id, BatchFace.face_number)
+    )
+    for row in rows:
+        grouped.setdefault(row.entry_id, []).append(row)
+    return grouped
+
+
+def entry_at(session: Session, batch_id: str, index: int) -> BatchEntry | None:
+    """The ``index``-th entry of a batch (0-based, upload order), as the batch log lists them."""
+    return session.scalar(
+        select(BatchEntry).where(BatchEntry.batch_id == batch_id).order_by(BatchEntry.position).offset(index).limit(1)
+    )
+
+
+def face_of_entry(session: Session, entry_id: int, number: int) -> BatchFace | None:
+    """Face ``number`` of an entry (0 = the largest)."""
+    return session.scalar(select(BatchFace).where(BatchFace.entry_id == entry_id, BatchFace.face_number == number))
+
+
+def get_face(session: Session, domain: str, batch_id: str, face_id: int) -> BatchFace | None:
+    """A stored batch face of this domain."""
+    return session.scalar(
+        select(BatchFace).where(BatchFace.id == face_id, BatchFace.batch_id == batch_id, BatchFace.domain == domain)
+    )
+
+
+def persons_in_order(session: Session, batch_id: str) -> list[str | None]:
+    """Every face's person, in upload and face order (for the batch's persons list)."""
+    return list(
+        session.scalars(
+            select(BatchFace.person)
+            .join(BatchEntry, BatchEntry.id == BatchFace.entry_id)
+            .where(BatchFace.batch_id == batch_id)
+            .order_by(BatchEntry.position, BatchFace.face_number)
+        )
+    )
+
+
+def primary_results(session: Session, batch_id: str) -> list[tuple[bool, str | None, float | None]]:
+    """(recognized, primary person, primary confidence) of every entry, in upload order."""
+    rows = session.execute(
+        select(BatchEntry.recognized, BatchEntry.primary_person, BatchEntry.primary_confidence)
+        .where(BatchEntry.batch_id == batch_id)
+        .order_by(BatchEntry.position)
+    )
+    return [(bool(r[0]), r[1], r[2]) for r in rows]
+
+
+def record_correction(session: Session, correction: FaceCorrection) -> None:
+    """Keep an admin's correction of a batch face."""
+    session.add(correction)
+
+
+def set_primary(
+    session: Session, entry_id: int, recognized: bool, person: str | None, confidence: float | None
+) -> None:
+    """Change an entry's primary result (after its largest face was corrected)."""
+    session.execute(
+        update(BatchEntry)
+        .where(BatchEntry.id == entry_id)
+        .values(recognized=recognized, primary_person=person, primary_confidence=confidence)
+    )
+
+
+def appearances(session: Session, domain: str, identity_id: int, limit: int, offset: int) -> tuple[int, list[Any]]:
+    """Every batch face recognised as this person in this domain, newest first, with its batch and entry."""
+    where = (BatchFace.domain == domain, BatchFace.identity_id == identity_id)
+    total = session.scalar(select(func.count()).select_from(BatchFace).where(*where)) or 0
+    rows = session.execute(
+        select(
+            BatchFace.id,
+            BatchFace.batch_id,
+            BatchFace.face_number,
+            BatchFace.confidence,
+            BatchFace.corrected,
+            BatchFace.x1,
+            BatchFace.y1,
+            BatchFace.x2,
+            BatchFace.y2,
+            BatchFace.crop.is_not(None).label("has_crop"),
+            BatchEntry.filename,
+            BatchEntry.timestamp,
+        )
+        .join(BatchEntry, BatchEntry.id == BatchFace.entry_id)
+        .where(*where)
+        .order_by(BatchEntry.timestamp.desc(), BatchFace.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return int(total), list(rows)
 
 
 def iter_entries(session: Session, batch_id: str, chunk: int = 1000) -> Iterator[BatchEntry]:
@@ -128,6 +257,40 @@ def delete_batch(session: Session, domain: str, batch_id: str) -> bool:
     """Delete a batch of this domain and all its entries; False if there is none."""
     if get_batch(session, domain, batch_id) is None:
         return False
+    # Children first, explicitly: SQLite enforces ON DELETE CASCADE only with foreign keys switched on.
+    session.execute(delete(FaceCorrection).where(FaceCorrection.batch_id == batch_id))
+    session.execute(delete(BatchFace).where(BatchFace.batch_id == batch_id))
     session.execute(delete(BatchEntry).where(BatchEntry.batch_id == batch_id))
     session.execute(delete(Batch).where(Batch.id == batch_id, Batch.domain == domain))
     return True
+
+
+FACE_EXPORT_COLUMNS = (
+    BatchEntry.timestamp,
+    BatchEntry.filename,
+    BatchFace.face_number,
+    BatchFace.x1,
+    BatchFace.y1,
+    BatchFace.x2,
+    BatchFace.y2,
+    BatchFace.person,
+    BatchFace.confidence,
+    BatchFace.matches,
+    BatchFace.corrected,
+)
+
+
+def face_export_page(session: Session, batch_id: str, after: int | None, limit: int) -> tuple[list[Any], int | None]:
+    """The next ``limit`` faces of a batch (FACE_EXPORT_COLUMNS) in upload and face order, after face id
+    ``after`` (faces are stored in that order, so their ids follow it); and the id to continue after."""
+    query = (
+        select(BatchFace.id, *FACE_EXPORT_COLUMNS)
+        .join(BatchEntry, BatchEntry.id == BatchFace.entry_id)
+        .where(BatchFace.batch_id == batch_id)
+        .order_by(BatchFace.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(BatchFace.id > after)
+    rows = session.execute(query).all()
+    return [tuple(row[1:]) for row in rows], (rows[-1][0] if rows else None)

@@ -165,4 +165,56 @@ class BatchEntry(Base):
     match3_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     face_count: Mapped[int] = mapped_column(Integer)
     processing_time_ms: Mapped[int] = mapped_column(Integer)
+    # Before migration 0005 every face's box and matches were kept here; they are now rows of batch_faces.
     faces: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class BatchFace(Base):
+    """One recognised face of a batch entry: where it is, what the model matched, who it was decided to be
+    (the model's best match at the batch's threshold, or an admin's correction), and optionally its aligned
+    crop and embedding for review (``FACEREC_KEEP_BATCH_FACES``)."""
+
+    __tablename__ = "batch_faces"
+    __table_args__ = (
+        Index("ix_batch_faces_batch_id", "batch_id", "id"),
+        Index("ix_batch_faces_entry", "entry_id", "face_number"),
+        Index("ix_batch_faces_domain_identity", "domain", "identity_id"),
+        {"sqlite_autoincrement": True},  # crop URLs name face ids; a deleted one must never come back
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("batch_entries.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(255))
+    face_number: Mapped[int] = mapped_column(Integer)  # 0 = the largest face of the photo
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    det_score: Mapped[float] = mapped_column(Float)
+    matches: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # the model's top 3, best first
+    identity_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # who it is; None = Unknown
+    person: Mapped[str | None] = mapped_column(String(255), nullable=True)  # their name when decided
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    corrected: Mapped[bool] = mapped_column(Boolean, default=False)
+    crop: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # aligned 112x112 JPEG
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # 512 float32
+
+
+class FaceCorrection(Base):
+    """An admin's correction of a batch face: who, when, and what it was before and after."""
+
+    __tablename__ = "face_corrections"
+    __table_args__ = (Index("ix_face_corrections_batch", "batch_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    face_id: Mapped[int] = mapped_column(ForeignKey("batch_faces.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(255))
+    token_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the CLI
+    corrected_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    old_identity_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    old_person: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    new_identity_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    new_person: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    added_face_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the gallery face it became

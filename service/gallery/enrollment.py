@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -19,13 +17,12 @@ from service.db import gallery as gallery_queries
 from service.db import identities as queries
 from service.db.models import Face, Identity
 from service.gallery.gallery import Gallery
-from service.recognition.faces import FaceModel
+from service.recognition.faces import FaceModel, crop_jpeg
 from service.recognition.images import ImageError
 from service.recognition.photos import PhotoSource, clean_filename, load_photo
 
 logger = logging.getLogger("service.gallery")
 MAX_NAME_LENGTH = 255
-THUMBNAIL_QUALITY = 85
 ENROLL_ATTEMPTS = 3  # a transaction that raced another adding the same photo is read again
 
 
@@ -82,12 +79,6 @@ def clean_name(name: str) -> str:
     return cleaned
 
 
-def _thumbnail(crop_bgr: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(crop_bgr[:, :, ::-1])).save(buffer, "JPEG", quality=THUMBNAIL_QUALITY)
-    return buffer.getvalue()
-
-
 def prepare_faces(
     photos: Sequence[PhotoSource], model: FaceModel, *, max_file_bytes: int, max_image_pixels: int
 ) -> tuple[list[PreparedFace], list[FileError]]:
@@ -122,7 +113,7 @@ def prepare_faces(
         chosen.append((filename, candidates[0], digest, note))
     embeddings = model.embed([candidate.crop for _, candidate, _, _ in chosen])
     prepared = [
-        PreparedFace(filename, embeddings[i], candidate.det_score, digest, _thumbnail(candidate.crop), note)
+        PreparedFace(filename, embeddings[i], candidate.det_score, digest, crop_jpeg(candidate.crop), note)
         for i, (filename, candidate, digest, note) in enumerate(chosen)
     ]
     return prepared, rejected

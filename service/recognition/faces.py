@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ import onnxruntime as ort
 from insightface.model_zoo.arcface_onnx import ArcFaceONNX
 from insightface.model_zoo.scrfd import SCRFD
 from insightface.utils.face_align import arcface_dst
+from PIL import Image
 
 from service.recognition.images import DecodedImage, ImageError
 from service.recognition.models import (
@@ -25,6 +27,7 @@ from service.recognition.models import (
 ALIGNED_SIZE = 112
 EMBEDDING_DIM = 512
 STRIDE = 32  # SCRFD's coarsest feature map: its input sides must be multiples of this
+CROP_JPEG_QUALITY = 85
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,13 @@ def align_face(pixels: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     if matrix is None:  # degenerate landmarks; fall back to least squares
         matrix, _ = cv2.estimateAffinePartial2D(landmarks.astype(np.float32), arcface_dst, method=0)
     return cv2.warpAffine(pixels, matrix, (ALIGNED_SIZE, ALIGNED_SIZE), borderValue=0.0)
+
+
+def crop_jpeg(crop_bgr: np.ndarray, quality: int = CROP_JPEG_QUALITY) -> bytes:
+    """An aligned face crop as a small JPEG (~3-4 KB at 112x112), for thumbnails and review."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(crop_bgr[:, :, ::-1])).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
 
 
 class FaceModel:
