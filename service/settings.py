@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     keep_batch_faces: bool = Field(
         default=True,
         description="keep each recognised batch face's aligned crop (JPEG) and embedding in SQL for review, "
-        "corrections and appearances (~5.5 KB a face); deleting a batch deletes them",
+        "corrections and appearances (~6.5 KB a face); deleting a batch deletes them",
     )
     max_batch_megapixels: float = Field(
         default=400.0, gt=0, description="decoded pixels per request; photos beyond the budget are refused"
