@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-import msgspec
 import numpy as np
 from msgspec import Struct
 
 from service.common.errors import FileError
 
-__all__ = ["BatchOutcome", "EntryResult", "FaceResult", "FileError", "RankedMatch", "decide", "faces_from_json"]
+__all__ = ["BatchOutcome", "EntryResult", "FaceResult", "FileError", "RankedMatch", "decide"]
 
 
 class RankedMatch(Struct, frozen=True):
@@ -38,11 +36,6 @@ def decide(matches: list[RankedMatch], threshold: float) -> RankedMatch | None:
     """Who a face is: its best match when that reaches the threshold, else nobody (Unknown)."""
     best = matches[0] if matches else None
     return best if best is not None and best.confidence >= threshold else None
-
-
-def faces_from_json(stored: Any) -> list[FaceResult]:
-    """The faces of an entry from their stored JSON (older rows lack the newer optional fields)."""
-    return msgspec.convert(stored or [], list[FaceResult])
 
 
 @dataclass(frozen=True, slots=True)

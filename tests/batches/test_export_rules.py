@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.batches.export import CSV_COLUMNS, csv_chunks, csv_row, csv_text, stream_csv
+from service.batches.export import (
+    CSV_COLUMNS,
+    FACE_CSV_COLUMNS,
+    csv_chunks,
+    csv_row,
+    csv_text,
+    face_csv_row,
+    stream_csv,
+)
 from service.common.time import format_timestamp
 from tests.batches.stored import store_batch
 
@@ -151,3 +159,46 @@ def test_a_short_page_ends_the_http_export_without_another_query(sessions: sessi
     chunks = list(stream_csv(counting_sessions, "20231215_143022_1234", "example.com", rows_per_chunk=5))  # type: ignore[arg-type]
     assert [len(parsed(chunk)) for chunk in chunks] == [6, 2]
     assert len(opened) == 2
+
+
+def test_a_face_row_is_formula_safe_and_numbers_faces_from_one() -> None:
+    row = face_csv_row(
+        (
+            datetime(2026, 1, 2, 3, 4, 5, 6),
+            "=HYPERLINK(x).jpg",
+            1,
+            1.0,
+            2.0,
+            3.25,
+            4.0,
+            "+Eve",
+            91.23,
+            [{"rank": 1, "person": "@Mallory", "confidence": 91.2}],
+            True,
+        )
+    )
+    assert row == [
+        "2026-01-02T03:04:05.000006",
+        "'=HYPERLINK(x).jpg",
+        "2",
+        "1.0",
+        "2.0",
+        "3.2",
+        "4.0",
+        "'+Eve",
+        "91.2",
+        "'@Mallory",
+        "91.2",
+        "",
+        "",
+        "",
+        "",
+        "Yes",
+    ]
+    assert len(row) == len(FACE_CSV_COLUMNS)
+
+
+def test_an_unknown_face_row_says_unknown_with_no_confidence() -> None:
+    row = face_csv_row((datetime(2026, 1, 1), "a.jpg", 0, 0.0, 0.0, 1.0, 1.0, None, None, "[]", False))
+    assert row[7:9] == ["Unknown", ""]
+    assert row[-1] == "No"
