@@ -16,6 +16,7 @@ from pydantic_settings import (
 
 from service.db.session import resolve_sqlite_url
 from service.recognition.models import CPU_PROVIDER, available_providers, provider_names, unknown_providers
+from service.recognition.quality import QualityLimits
 
 CONFIG_FILE_NAME = "facerec.env"
 
@@ -88,6 +89,25 @@ class Settings(BaseSettings):
     max_aspect_ratio: float = Field(default=20.0, ge=1, description="photos longer than this times their width")
     max_faces_per_photo: int = Field(default=100, ge=1, description="the largest faces of a photo recognised")
     max_faces_per_batch: int = Field(default=1000, ge=1, description="faces recognised per request at most")
+    # Face quality (benchmarks/face_quality.py measured the shared photos: eyes 24-487 px apart, detection
+    # 0.56-0.90, sharpness 145-4912 (blurred copies: median 24), yaw within 0.38, pitch within 0.21 of level).
+    enroll_min_eye_distance: float = Field(default=20.0, ge=0, description="enrollment: pixels between the eyes")
+    enroll_min_det_score: float = Field(default=0.55, ge=0, le=1, description="enrollment: face detection score")
+    enroll_min_sharpness: float = Field(
+        default=100.0, ge=0, description="enrollment: variance of the Laplacian of the aligned face (blur)"
+    )
+    enroll_max_pose: float = Field(
+        default=0.5, ge=0, description="enrollment: yaw and pitch from the landmarks (0 frontal, 0.5 half profile)"
+    )
+    recognize_min_eye_distance: float = Field(
+        default=8.0, ge=0, description="recognition: a smaller face is reported but never recognised"
+    )
+    recognize_min_sharpness: float = Field(
+        default=10.0, ge=0, description="recognition: a blurrier face is reported but never recognised"
+    )
+    recognize_max_pose: float = Field(
+        default=0.8, ge=0, description="recognition: a face turned further is reported but never recognised"
+    )
     keep_batch_faces: bool = Field(
         default=True,
         description="keep each recognised batch face's aligned crop (JPEG) and embedding in SQL for review, "
@@ -221,3 +241,23 @@ class Settings(BaseSettings):
     def cors_origins(self) -> list[str]:
         """The origins of ``cors_allow_origins``, without the trailing slash a browser never sends."""
         return [origin.strip().rstrip("/") for origin in self.cors_allow_origins.split(",") if origin.strip()]
+
+    @property
+    def enrollment_quality(self) -> QualityLimits:
+        """The limits an enrolled face must meet."""
+        return QualityLimits(
+            min_eye_distance=self.enroll_min_eye_distance,
+            min_det_score=self.enroll_min_det_score,
+            min_sharpness=self.enroll_min_sharpness,
+            max_pose=self.enroll_max_pose,
+        )
+
+    @property
+    def recognition_quality(self) -> QualityLimits:
+        """The limits a batch face must meet to be recognised."""
+        return QualityLimits(
+            min_eye_distance=self.recognize_min_eye_distance,
+            min_det_score=self.det_threshold,
+            min_sharpness=self.recognize_min_sharpness,
+            max_pose=self.recognize_max_pose,
+        )

@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("y2", sa.Float(), nullable=False),
         sa.Column("det_score", sa.Float(), nullable=False),
         sa.Column("matches", sa.JSON(), nullable=False),
+        sa.Column("quality", sa.JSON(), nullable=True),
         sa.Column("identity_id", sa.Integer(), nullable=True),
         sa.Column("person", sa.String(length=255), nullable=True),
         sa.Column("confidence", sa.Float(), nullable=True),

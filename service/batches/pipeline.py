@@ -25,6 +25,7 @@ from service.recognition.confidence import rounded_confidence
 from service.recognition.faces import FaceCandidate, FaceModel, crop_jpeg
 from service.recognition.images import BudgetExceededError, ImageError
 from service.recognition.photos import PhotoSource, clean_filename, load_photo
+from service.recognition.quality import QualityLimits, assess
 
 logger = logging.getLogger("service.batches")
 
@@ -159,9 +160,14 @@ def _ranked(matches: list[NamedMatch]) -> list[RankedMatch]:
     ]
 
 
-def _face(candidate: FaceCandidate, matches: list[NamedMatch]) -> FaceResult:
+def _face(candidate: FaceCandidate, matches: list[NamedMatch], quality: QualityLimits | None) -> FaceResult:
     x1, y1, x2, y2 = (round(float(v), 1) for v in candidate.box)
-    return FaceResult(box=(x1, y1, x2, y2), det_score=round(float(candidate.det_score), 4), matches=_ranked(matches))
+    return FaceResult(
+        box=(x1, y1, x2, y2),
+        det_score=round(float(candidate.det_score), 4),
+        matches=_ranked(matches),
+        quality=assess(candidate, quality) if quality is not None else None,
+    )
 
 
 def recognize_photos(
@@ -174,10 +180,12 @@ def recognize_photos(
     log_label: str = "",
     observer: Observer | None = None,
     keep_faces: bool = False,
+    quality: QualityLimits | None = None,
 ) -> BatchOutcome:
     """Decode, detect, embed (all faces together) and search every photo; never raises for a bad file.
 
-    With ``keep_faces`` each entry also carries its faces' aligned crops (JPEG) and embeddings, for review.
+    With ``keep_faces`` each entry also carries its faces' aligned crops (JPEG) and embeddings, for review;
+    with ``quality`` each face is measured, and one that fails a limit is never recognised.
     """
     outcome = BatchOutcome(total_uploaded=len(photos))
     detected: list[_Detected] = []
@@ -249,10 +257,10 @@ def recognize_photos(
     for item, done_at in zip(detected, finished_at, strict=True):
         faces = []
         for candidate in item.candidates:
-            faces.append(_face(candidate, matches[cursor]))
+            faces.append(_face(candidate, matches[cursor], quality))
             cursor += 1
         top_3 = faces[0].matches if faces else []
-        best = decide(top_3, threshold)
+        best = decide(faces[0], threshold) if faces else None
         recognized = best is not None
         elapsed_ms = round((item.seconds + per_face_seconds * len(faces)) * 1000)
         entry = EntryResult(

@@ -46,7 +46,7 @@ def face_decision(entry: EntryResult, number: int, threshold: float) -> RankedMa
     at the threshold."""
     if number == 0:
         return entry.top_3[0] if entry.recognized and entry.top_3 else None
-    return decide(entry.faces[number].matches, threshold)
+    return decide(entry.faces[number], threshold)
 
 
 def _face_rows(entry: EntryResult, row: BatchEntry, domain: str, threshold: float) -> list[BatchFace]:
@@ -65,6 +65,7 @@ def _face_rows(entry: EntryResult, row: BatchEntry, domain: str, threshold: floa
                 y2=face.box[3],
                 det_score=face.det_score,
                 matches=msgspec.to_builtins(face.matches),
+                quality=msgspec.to_builtins(face.quality) if face.quality is not None else None,
                 identity_id=decided.identity_id if decided else None,
                 person=decided.person if decided else None,
                 confidence=decided.confidence if decided else None,

@@ -10,6 +10,7 @@ import numpy as np
 from msgspec import Struct
 
 from service.common.errors import FileError
+from service.recognition.quality import FaceQuality
 
 __all__ = ["BatchOutcome", "EntryResult", "FaceResult", "FileError", "RankedMatch", "decide"]
 
@@ -25,17 +26,20 @@ class RankedMatch(Struct, frozen=True):
 
 
 class FaceResult(Struct, frozen=True):
-    """One detected face, its box in the photo's pixels and its matches, best first."""
+    """One detected face, its box in the photo's pixels, its matches (best first) and its quality."""
 
     box: tuple[float, float, float, float]  # x1, y1, x2, y2
     det_score: float
     matches: list[RankedMatch]
+    quality: FaceQuality | None = None  # None: not measured (batches recognised before it was)
 
 
-def decide(matches: list[RankedMatch], threshold: float) -> RankedMatch | None:
-    """Who a face is: its best match when that reaches the threshold, else nobody (Unknown)."""
-    best = matches[0] if matches else None
-    return best if best is not None and best.confidence >= threshold else None
+def decide(face: FaceResult, threshold: float) -> RankedMatch | None:
+    """Who a face is: its best match when that reaches the threshold and the face is good enough to trust
+    it (a blurred, tiny or turned-away face never is, however lucky its match), else nobody (Unknown)."""
+    best = face.matches[0] if face.matches else None
+    usable = face.quality is None or not face.quality.issues
+    return best if best is not None and usable and best.confidence >= threshold else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,7 @@ class BatchService:
             log_label=f"batch={batch_id} domain={request.domain!r}",
             observer=observer,
             keep_faces=self.settings.keep_batch_faces,
+            quality=self.settings.recognition_quality,
         )
         _count_text_fields(outcome, request.rejected_fields)
         if not outcome.entries:

@@ -13,6 +13,7 @@ from service.batches.summary import Summary
 from service.common.errors import FileError
 from service.common.time import format_timestamp
 from service.db.models import Batch, BatchEntry
+from service.recognition.quality import FaceQuality
 
 
 class PrimaryResult(Struct):
@@ -111,14 +112,17 @@ def crop_url(batch_id: str, face_id: int) -> str:
     return f"/api/batch-photos/logs/{batch_id}/faces/{face_id}/crop"
 
 
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def face_view(row: Any, batch_id: str) -> FaceView:
     """A stored face (a ``service.db.batches.FACE_COLUMNS`` row)."""
     return FaceView(
         box=(row.x1, row.y1, row.x2, row.y2),
         det_score=row.det_score,
-        matches=msgspec.convert(
-            row.matches if not isinstance(row.matches, str) else json.loads(row.matches), list[RankedMatch]
-        ),
+        matches=msgspec.convert(_json(row.matches), list[RankedMatch]),
+        quality=msgspec.convert(_json(row.quality), FaceQuality) if row.quality is not None else None,
         face_id=row.id,
         person=row.person if row.person is not None else "Unknown",
         identity_id=row.identity_id,

@@ -72,6 +72,7 @@ FACE_COLUMNS = (
     BatchFace.y2,
     BatchFace.det_score,
     BatchFace.matches,
+    BatchFace.quality,
     BatchFace.identity_id,
     BatchFace.person,
     BatchFace.confidence,

@@ -193,6 +193,7 @@ class BatchFace(Base):
     y2: Mapped[float] = mapped_column(Float)
     det_score: Mapped[float] = mapped_column(Float)
     matches: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # the model's top 3, best first
+    quality: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # FaceQuality; None: unmeasured
     identity_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # who it is; None = Unknown
     person: Mapped[str | None] = mapped_column(String(255), nullable=True)  # their name when decided
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -10,11 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import BatchFace, FaceCorrection
+from service.recognition.faces import FaceModel
+from service.recognition.images import decode_image
+from service.recognition.quality import BLURRY, assess
 from service.settings import Settings
 from tests.conftest import FACES, KNN, LiveServer, auth, enroll_knn_train, photo_files
 
@@ -319,3 +322,37 @@ def test_only_admins_correct_and_only_in_their_domain(
     batch_id = recognize(client, admin, KIT_WITH_ROSE)["batch_id"]
     assert correct(client, tokens("example.com", "user"), batch_id, 0, 0, identity_id=None).status_code == 403
     assert correct(client, tokens("other.org", "admin"), batch_id, 0, 0, identity_id=None).status_code == 404
+
+
+# ----- quality ------------------------------------------------------------------------------------------------
+def test_a_blurred_face_is_reported_with_its_quality_and_never_recognised_on_a_lucky_match(
+    client: httpx.Client, enrolled: dict[str, int], admin: str, face_model: FaceModel
+) -> None:
+    limits = Settings().recognition_quality
+    photo = Image.open(KNN / "test" / "obama1.jpg").convert("RGB")
+    blurred = None
+    for radius in (4, 6, 8, 10, 12, 16):  # the least blur that makes the face too blurred to trust, still found
+        buffer = io.BytesIO()
+        photo.filter(ImageFilter.GaussianBlur(radius)).save(buffer, "JPEG", quality=95)
+        image = decode_image(buffer.getvalue(), max_pixels=80_000_000, min_side=face_model.det_size)
+        faces = face_model.detect(image)
+        if faces and BLURRY in assess(faces[0], limits).issues:
+            blurred = buffer.getvalue()
+            break
+    assert blurred is not None
+    response = client.post(
+        "/api/batch-photos/recognize", headers=auth(admin), files=[("photos[]", ("blurred.jpg", blurred, "image/jpeg"))]
+    )
+    [entry] = log_of(client, admin, response.json()["batch_id"])["entries"]
+    face = entry["faces"][0]
+    assert face["matches"][0]["person"] == "obama"  # the match alone would have named him
+    assert BLURRY in face["quality"]["issues"]
+    assert (face["person"], entry["recognized"], entry["people"]) == ("Unknown", False, [])
+
+
+def test_every_face_reports_its_quality_measures(client: httpx.Client, enrolled: dict[str, int], admin: str) -> None:
+    [entry] = log_of(client, admin, recognize(client, admin, KIT_WITH_ROSE)["batch_id"])["entries"]
+    for face in entry["faces"]:
+        assert set(face["quality"]) == {"eye_distance", "det_score", "sharpness", "yaw", "pitch", "issues"}
+        assert face["quality"]["issues"] == []
+        assert face["quality"]["eye_distance"] > 8

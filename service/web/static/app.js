@@ -136,20 +136,25 @@ async function download(path, filename) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
+// The batch's CSV exports: the spec's one row per photo, and one row per recognised face.
 function downloadLink(batchId) {
-  const path = `/api/batch-photos/logs/${encodeURIComponent(batchId)}/export`;
+  const base = `/api/batch-photos/logs/${encodeURIComponent(batchId)}/export`;
   const status = el("span", { class: "muted" });
-  const link = el("a", {
+  const link = (path, text, filename) => el("a", {
     href: path,
     class: "button secondary",
-    text: "Download CSV",
+    text,
     onclick: (event) => {
       event.preventDefault();
       fill(status);
-      download(path, `batch_${batchId}.csv`).catch((err) => fill(status, errorBox(err.message)));
+      download(path, filename).catch((err) => fill(status, errorBox(err.message)));
     },
   });
-  return [link, status];
+  return [
+    link(base, "Download CSV", `batch_${batchId}.csv`),
+    link(`${base}?rows=faces`, "Download per-face CSV", `batch_${batchId}_faces.csv`),
+    status,
+  ];
 }
 
 async function authedImage(path, alt, className) {
@@ -163,6 +168,43 @@ async function authedImage(path, alt, className) {
   return img;
 }
 
+// Face crops never change (a face id is never reused), so each is fetched once per session and kept as a blob URL.
+const blobUrls = new Map();
+
+function blobUrl(path) {
+  if (!blobUrls.has(path)) {
+    const pending = fetch(path, { headers: { Authorization: state.token || "" } })
+      .then(async (response) => (response.ok ? URL.createObjectURL(await response.blob()) : null))
+      .catch(() => null)
+      .then((url) => {
+        if (!url) blobUrls.delete(path); // asked again next time
+        return url;
+      });
+    blobUrls.set(path, pending);
+  }
+  return blobUrls.get(path);
+}
+
+function forgetBlobUrls() {
+  for (const pending of blobUrls.values()) pending.then((url) => url && URL.revokeObjectURL(url));
+  blobUrls.clear();
+}
+
+// An <img> shown at once (a grey placeholder) whose picture arrives when the API answers.
+function apiImage(path, alt, className) {
+  const img = el("img", { alt, class: `${className} loading` });
+  if (!path) {
+    img.classList.replace("loading", "missing");
+    return img;
+  }
+  blobUrl(path).then((url) => {
+    img.classList.remove("loading");
+    if (url) img.src = url;
+    else img.classList.add("missing");
+  });
+  return img;
+}
+
 // ----- session -------------------------------------------------------------------------------------
 function keepToken(token, remember) {
   // One place only, so signing in again without "remember" does not leave an older token on the device.
@@ -171,6 +213,8 @@ function keepToken(token, remember) {
 }
 
 function signOut(message) {
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+  forgetBlobUrls();
   sessionStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(TOKEN_KEY);
   state.token = null;
@@ -252,13 +296,40 @@ function summaryStats(summary) {
   );
 }
 
-function matchesList(matches) {
+function matchesList(matches, label) {
   if (!matches.length) return el("span", { class: "muted", text: "no match" });
   return el(
     "ol",
-    { class: "matches" },
+    { class: "matches", "aria-label": label },
     matches.map((m) => el("li", {}, `${m.person} ${m.confidence}%`, confidenceBar(m.confidence))),
   );
+}
+
+// A face (or a person in a photo) someone was decided to be; "Unknown" with no id is nobody.
+function isKnown(result) {
+  return result.identity_id !== null || result.person !== "Unknown";
+}
+
+// "kit_harington 95%", or "Unknown", or just the name when the confidence is not known (some corrections).
+function whoText(result) {
+  if (!isKnown(result)) return "Unknown";
+  return result.confidence === null || result.confidence === undefined ? result.person : `${result.person} ${result.confidence}%`;
+}
+
+// Everyone recognised in a photo, best first, and how many faces nobody was recognised on.
+function peopleList(entry) {
+  const unknown = entry.faces.filter((face) => !isKnown(face)).length;
+  if (!entry.people.length && !unknown) return el("span", { class: "muted", text: "no face" });
+  return el(
+    "ul",
+    { class: "chips", "aria-label": `People in ${entry.filename}` },
+    entry.people.map((p) => el("li", { class: "chip known", "data-person": p.person, text: whoText(p) })),
+    unknown ? el("li", { class: "chip unknown", text: `${unknown} unknown` }) : null,
+  );
+}
+
+function facesNote(entry) {
+  return entry.metadata.note ? el("p", { class: "muted small", text: entry.metadata.note }) : null;
 }
 
 function entriesTable(entries, previews) {
@@ -271,6 +342,7 @@ function entriesTable(entries, previews) {
     el("th", { text: "Confidence" }),
     el("th", { text: "Top 3", class: "optional" }),
     el("th", { text: "Faces" }),
+    el("th", { text: "Everyone in photo" }),
     el("th", { text: "ms", class: "optional" }),
   );
   const rows = entries.map((entry, index) => {
@@ -284,10 +356,68 @@ function entriesTable(entries, previews) {
       el("td", { text: primary.confidence === null ? "–" : `${primary.confidence}%` }),
       el("td", { class: "optional" }, matchesList(entry.top_3_matches)),
       el("td", { text: String(entry.metadata.face_count) }),
+      el("td", { class: "people" }, peopleList(entry), facesNote(entry)),
       el("td", { class: "optional", text: String(entry.metadata.processing_time_ms) }),
     );
   });
   return el("div", { class: "table-wrap" }, el("table", { id: "entries" }, el("thead", {}, head), el("tbody", {}, rows)));
+}
+
+// The uploaded photo as the browser shows it, with a labelled box on every face. Boxes come in the photo's
+// EXIF-oriented pixels, which is how browsers show photos (image-orientation: from-image) and what
+// naturalWidth/naturalHeight measure, so they are placed as fractions of those and follow any display size.
+function annotatedPhoto(entry, src) {
+  const boxes = entry.faces.map((face) => el(
+    "li",
+    { class: `face-box ${isKnown(face) ? "known" : "unknown"}`, "data-person": face.person },
+    el("span", { class: "face-label", text: whoText(face) }),
+  ));
+  const list = el("ol", { class: "face-boxes", "aria-label": `Faces in ${entry.filename}` }, boxes);
+  const img = el("img", { alt: entry.filename, class: "photo-img" });
+  const frame = el("div", { class: "photo-frame pending" }, img, list);
+  const fraction = (value, size) => Math.max(0, Math.min(1, value / size));
+  img.addEventListener("load", () => {
+    const width = img.naturalWidth;
+    const height = img.naturalHeight;
+    entry.faces.forEach((face, index) => {
+      const [x1, y1, x2, y2] = face.box;
+      const left = fraction(x1, width);
+      const top = fraction(y1, height);
+      const style = boxes[index].style;
+      style.left = `${left * 100}%`;
+      style.top = `${top * 100}%`;
+      style.width = `${(fraction(x2, width) - left) * 100}%`;
+      style.height = `${(fraction(y2, height) - top) * 100}%`;
+      boxes[index].classList.toggle("label-below", top < 0.1);
+      boxes[index].classList.toggle("label-end", left > 0.6);
+    });
+    frame.classList.remove("pending");
+  }, { once: true });
+  img.addEventListener("error", () => {
+    // A format the server reads but this browser cannot show: the faces are still listed, as text.
+    frame.classList.replace("pending", "broken");
+    img.hidden = true;
+    frame.prepend(el("p", { class: "muted", text: "This browser cannot show the photo." }));
+  }, { once: true });
+  img.src = src;
+  const count = entry.metadata.face_count;
+  return el(
+    "figure",
+    { class: "photo card", "data-file": entry.filename },
+    frame,
+    el("figcaption", {}, el("b", { text: entry.filename }), ` · ${count} face${count === 1 ? "" : "s"}`, facesNote(entry)),
+  );
+}
+
+function annotatedPhotos(entries, previews) {
+  const figures = entries.map((entry, index) => (previews[index] ? annotatedPhoto(entry, previews[index]) : null));
+  if (!figures.some(Boolean)) return null;
+  return el(
+    "section",
+    { "aria-labelledby": "photos-title" },
+    el("h2", { id: "photos-title", text: "Faces in each photo" }),
+    el("div", { class: "photos", id: "annotated" }, figures),
+  );
 }
 
 function rejectedList(errors) {
@@ -362,12 +492,16 @@ function renderRecognize() {
           });
           progressLabel.textContent = "Done.";
           const log = await api(answer.log_url);
+          for (const url of shownPreviews.splice(0)) URL.revokeObjectURL(url);
           const previews = matchPreviews(files, answer.errors, log.entries);
-          fill(results, 
+          shownPreviews.push(...previews.filter(Boolean));
+          fill(results,
             el("h2", { text: `Batch ${answer.batch_id}` }),
             summaryStats(answer.summary),
             el("div", { class: "row" }, downloadLink(answer.batch_id),
               el("a", { class: "button secondary", href: `#/batches/${answer.batch_id}`, text: "Open batch" })),
+            annotatedPhotos(log.entries, previews),
+            el("h2", { text: "Details" }),
             entriesTable(log.entries, previews),
             rejectedList(answer.errors),
           );
@@ -390,6 +524,9 @@ function renderRecognize() {
   render("Recognise", form, results);
 }
 
+// The object URLs of the last results' previews, let go when new results replace them.
+const shownPreviews = [];
+
 // Usable files keep their upload order in the log; rejected ones are skipped by name.
 function matchPreviews(files, errors, entries) {
   const rejected = new Map();
@@ -410,10 +547,13 @@ const PAGE_SIZE = 20;
 
 async function renderBatches(params) {
   const offset = Math.max(0, Number(params.get("offset") || 0));
+  const person = (params.get("person") || "").trim();
+  const personName = params.get("name") || person;
   render("Batches", el("p", { class: "muted", text: "Loading…" }));
   let page;
   try {
-    page = await api(`/api/batch-photos/logs?limit=${PAGE_SIZE}&offset=${offset}`);
+    const only = person ? `&person=${encodeURIComponent(person)}` : "";
+    page = await api(`/api/batch-photos/logs?limit=${PAGE_SIZE}&offset=${offset}${only}`);
   } catch (err) {
     return render("Batches", errorBox(err.message));
   }
@@ -452,46 +592,269 @@ async function renderBatches(params) {
         el("thead", {}, el("tr", {}, ["Batch", "Date", "Photos", "Recognised", "People", ""].map((h, i) =>
           el("th", { text: h, class: i === 4 ? "optional" : null })))),
         el("tbody", {}, rows)))
-    : el("p", { class: "muted", text: "No batches yet." });
+    : el("p", { class: "muted", text: person ? `No batch with ${personName}.` : "No batches yet." });
+  const pageLink = (to) => {
+    const query = new URLSearchParams({ offset: String(to) });
+    if (person) query.set("person", person);
+    if (person && personName !== person) query.set("name", personName);
+    return `#/batches?${query}`;
+  };
   const pager = el(
     "div",
     { class: "row" },
-    offset > 0 ? el("a", { class: "button secondary", href: `#/batches?offset=${Math.max(0, offset - PAGE_SIZE)}`, text: "Newer" }) : null,
-    offset + PAGE_SIZE < page.total ? el("a", { class: "button secondary", href: `#/batches?offset=${offset + PAGE_SIZE}`, text: "Older" }) : null,
-    el("span", { class: "muted", text: `${page.total} batch(es)` }),
+    offset > 0 ? el("a", { class: "button secondary", href: pageLink(Math.max(0, offset - PAGE_SIZE)), text: "Newer" }) : null,
+    offset + PAGE_SIZE < page.total ? el("a", { class: "button secondary", href: pageLink(offset + PAGE_SIZE), text: "Older" }) : null,
+    el("span", { class: "muted", id: "batch-count", text: person ? `${page.total} batch(es) with ${personName}` : `${page.total} batch(es)` }),
   );
-  render("Batches", feedback, table, pager);
+  const personInput = el("input", { id: "batch-person", type: "search", name: "person", value: personName, placeholder: "a person's name" });
+  const personForm = el(
+    "form",
+    {
+      class: "row",
+      role: "search",
+      onsubmit: (event) => {
+        event.preventDefault();
+        const wanted = personInput.value.trim();
+        location.hash = wanted ? `#/batches?person=${encodeURIComponent(wanted)}` : "#/batches";
+      },
+    },
+    el("label", { for: "batch-person", text: "Batches with" }),
+    personInput,
+    el("button", { type: "submit", class: "secondary", text: "Show" }),
+    person ? el("a", { href: "#/batches", text: "All batches" }) : null,
+  );
+  render("Batches", personForm, feedback, table, pager);
 }
 
-async function renderBatch(batchId) {
-  render(`Batch ${batchId}`, el("p", { class: "muted", text: "Loading…" }));
+// The domain's people (admin), for choosing who a face is.
+async function allPeople() {
+  const people = [];
+  for (let offset = 0; ; offset += 500) {
+    const page = await api(`/api/identities?limit=500&offset=${offset}`);
+    people.push(...page.identities);
+    if (!page.identities.length || people.length >= page.total) return people;
+  }
+}
+
+function faceCard(entry, entryIndex, face, faceIndex, correct) {
+  const number = faceIndex + 1;
+  const known = isKnown(face);
+  return el(
+    "figure",
+    {
+      class: `face-card ${known ? "known" : "unknown"}${face.corrected ? " corrected" : ""}`,
+      id: `face-${face.face_id}`,
+      "data-person": face.person,
+    },
+    apiImage(face.crop_url, `Face ${number} of ${entry.filename}`, "crop"),
+    el(
+      "figcaption",
+      {},
+      el("span", { class: "muted small", text: `Face ${number}` }),
+      el("b", { class: `face-name ${known ? "yes" : "no"}`, text: face.person }),
+      el("span", { class: "face-confidence" },
+        face.confidence === null ? "–" : `${face.confidence}%`,
+        face.confidence === null ? null : confidenceBar(face.confidence)),
+      face.corrected ? el("span", { class: "badge", text: "corrected" }) : null,
+      face.matches.length ? el("span", { class: "muted small", text: "Top matches" }) : null,
+      matchesList(face.matches.slice(0, 3), `Top matches of face ${number} of ${entry.filename}`),
+      correct ? el("button", {
+        type: "button",
+        class: "secondary small",
+        text: "Correct",
+        "aria-label": `Correct face ${number} of ${entry.filename}`,
+        "data-correct": `${entryIndex}-${faceIndex}`,
+        onclick: () => correct(entryIndex, faceIndex),
+      }) : null,
+    ),
+  );
+}
+
+function batchTable(rows, correct) {
+  const head = el("tr", {}, ["File", "Person", "Confidence", "Everyone in photo", "Faces"].map((h) => el("th", { text: h })));
+  const body = rows.map(({ entry, index }) => el(
+    "tr",
+    { "data-recognized": String(entry.recognized), "data-entry": String(index) },
+    el("td", { class: "file", text: entry.filename }),
+    el("td", { class: entry.recognized ? "yes person" : "no person", text: entry.primary_result.person }),
+    el("td", { text: entry.primary_result.confidence === null ? "–" : `${entry.primary_result.confidence}%` }),
+    el("td", { class: "people" }, peopleList(entry)),
+    el(
+      "td",
+      { class: "faces-cell" },
+      entry.faces.length
+        ? el("div", { class: "face-cards" }, entry.faces.map((face, i) => faceCard(entry, index, face, i, correct)))
+        : el("span", { class: "muted", text: "No face found" }),
+      facesNote(entry),
+    ),
+  ));
+  return el("div", { class: "table-wrap" }, el("table", { id: "entries", class: "batch" }, el("thead", {}, head), el("tbody", {}, body)));
+}
+
+// Who a face is, chosen from the domain's people (or Unknown); optionally the face joins their gallery.
+function correctionDialog({ entry, face, faceIndex, people, save, closed }) {
+  const number = faceIndex + 1;
+  const select = el(
+    "select",
+    { id: "correct-person", name: "person" },
+    el("option", { value: "", text: "Unknown (nobody)" }),
+    people.map((p) => el("option", { value: String(p.id), text: p.name })),
+  );
+  select.value = face.identity_id === null ? "" : String(face.identity_id);
+  const gallery = el("input", { id: "correct-gallery", type: "checkbox", name: "add_to_gallery" });
+  const canAdd = Boolean(face.crop_url);
+  const sync = () => {
+    gallery.disabled = !select.value || !canAdd;
+    if (gallery.disabled) gallery.checked = false;
+  };
+  select.addEventListener("change", sync);
+  sync();
+  const feedback = el("div");
+  const saveButton = el("button", { type: "submit", text: "Save" });
+  const dialog = el("dialog", { class: "correct card", "aria-labelledby": "correct-title" });
+  const form = el(
+    "form",
+    {
+      onsubmit: async (event) => {
+        event.preventDefault();
+        saveButton.disabled = true;
+        fill(feedback);
+        try {
+          await save({ identity_id: select.value ? Number(select.value) : null, add_to_gallery: gallery.checked });
+          dialog.close();
+        } catch (err) {
+          fill(feedback, errorBox(err.message));
+        } finally {
+          saveButton.disabled = false;
+        }
+      },
+    },
+    el("h2", { id: "correct-title", text: `Who is face ${number} of ${entry.filename}?` }),
+    el(
+      "div",
+      { class: "row" },
+      apiImage(face.crop_url, `Face ${number} of ${entry.filename}`, "crop"),
+      el("div", {}, el("p", { text: `Now: ${whoText(face)}${face.corrected ? " (corrected)" : ""}` }),
+        matchesList(face.matches.slice(0, 3), "Top matches")),
+    ),
+    el("label", { for: "correct-person", text: "Person" }),
+    select,
+    el("label", { class: "check", for: "correct-gallery" }, gallery, "Also add this face to their gallery",
+      canAdd ? null : el("span", { class: "muted", text: "(unavailable: the face's crop was not kept)" })),
+    el("div", { class: "row" }, saveButton,
+      el("button", { type: "button", class: "secondary", text: "Cancel", onclick: () => dialog.close() })),
+    feedback,
+  );
+  dialog.append(form);
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    if (closed) closed();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  select.focus();
+}
+
+async function renderBatch(batchId, params) {
+  const title = `Batch ${batchId}`;
+  render(title, el("p", { class: "muted", text: "Loading…" }));
+  const path = `/api/batch-photos/logs/${encodeURIComponent(batchId)}`;
   let log;
   try {
-    log = await api(`/api/batch-photos/logs/${encodeURIComponent(batchId)}`);
+    log = await api(path);
   } catch (err) {
-    return render(`Batch ${batchId}`, errorBox(err.message));
+    return render(title, errorBox(err.message));
   }
+  const admin = Boolean(state.me && state.me.role === "admin");
+  let people = null; // fetched when a face is first corrected
+  const summaryHolder = el("div");
+  const status = el("div", { id: "batch-status", role: "status" });
   const tableHolder = el("div");
-  const show = (which) => {
-    const entries = log.entries.filter((e) => which === "all" || (which === "recognized") === e.recognized);
-    fill(tableHolder, entries.length ? entriesTable(entries, null) : el("p", { class: "muted", text: "No entries." }));
-  };
   const filter = el(
     "select",
-    { id: "filter", onchange: (event) => show(event.target.value) },
+    { id: "filter", onchange: () => show() },
     el("option", { value: "all", text: "All photos" }),
     el("option", { value: "recognized", text: "Recognised" }),
     el("option", { value: "unknown", text: "Unknown" }),
   );
+  const personFilter = el("select", { id: "person-filter", onchange: () => show() });
+
+  function show() {
+    const which = filter.value;
+    const who = personFilter.value;
+    const rows = log.entries
+      .map((entry, index) => ({ entry, index }))
+      .filter(({ entry }) => which === "all" || (which === "recognized") === entry.recognized)
+      .filter(({ entry }) => !who || entry.people.some((p) => p.person === who));
+    fill(tableHolder, rows.length ? batchTable(rows, admin ? correct : null) : el("p", { class: "muted", text: "No entries." }));
+  }
+
+  function refresh() {
+    fill(summaryHolder, summaryStats(log.summary));
+    const chosen = personFilter.value;
+    fill(personFilter, el("option", { value: "", text: "Anyone" }),
+      log.summary.persons_list.map((name) => el("option", { value: name, text: name })));
+    personFilter.value = log.summary.persons_list.includes(chosen) ? chosen : "";
+    show();
+  }
+
+  async function correct(entryIndex, faceIndex) {
+    const entry = log.entries[entryIndex];
+    const face = entry.faces[faceIndex];
+    const opener = document.activeElement;
+    if (!people) {
+      try {
+        people = await allPeople();
+      } catch (err) {
+        return fill(status, errorBox(err.message));
+      }
+    }
+    let saved = false;
+    correctionDialog({
+      entry,
+      face,
+      faceIndex,
+      people,
+      save: async (choice) => {
+        const updated = await api(`${path}/entries/${entryIndex}/faces/${faceIndex}`, { method: "PATCH", json: choice });
+        log.entries[entryIndex] = updated;
+        try {
+          log = await api(path); // the summary follows the correction
+        } catch {
+          /* the entry is updated; the summary shows as it was */
+        }
+        if (choice.add_to_gallery) people = null; // face counts changed
+        saved = true;
+        refresh();
+        const now = updated.faces[faceIndex];
+        fill(status, el("p", { class: "notice", text:
+          `Face ${faceIndex + 1} of ${entry.filename} is now ${now.person}${choice.add_to_gallery ? ", and was added to their gallery" : ""}.` }));
+      },
+      closed: () => {
+        const again = saved ? main.querySelector(`[data-correct="${entryIndex}-${faceIndex}"]`) : opener;
+        if (again && again.isConnected) again.focus();
+      },
+    });
+  }
+
   render(
-    `Batch ${batchId}`,
+    title,
     el("p", { class: "muted", text: `Created ${formatDate(log.created_at)} · threshold ${log.threshold}` }),
-    summaryStats(log.summary),
-    el("div", { class: "row" }, downloadLink(batchId), el("label", { for: "filter", text: "Show" }), filter),
+    summaryHolder,
+    el("div", { class: "row" }, downloadLink(batchId)),
+    el("div", { class: "row" },
+      el("label", { for: "filter", text: "Show" }), filter,
+      el("label", { for: "person-filter", text: "with" }), personFilter),
+    status,
     tableHolder,
     rejectedList(log.errors),
   );
-  show("all");
+  refresh();
+  const wanted = params && params.get("face") ? document.getElementById(`face-${params.get("face")}`) : null;
+  if (wanted) {
+    wanted.classList.add("highlight");
+    wanted.scrollIntoView({ block: "center" });
+  }
 }
 
 // ----- people (admin) ------------------------------------------------------------------------------
@@ -569,6 +932,8 @@ async function renderPeople(params) {
       el("td", {}, person.thumbnail_url ? await authedImage(person.thumbnail_url, "", "thumb") : null),
       el("td", {}, el("a", { href: `#/people/${person.id}`, class: "person-name", text: person.name })),
       el("td", { text: `${person.face_count} face(s)` }),
+      el("td", {}, el("a", { href: `#/people/${person.id}/appearances`, class: "appearances-link", text: "Appearances",
+        "aria-label": `Appearances of ${person.name}` })),
       el("td", {}, el("button", {
         type: "button",
         class: "danger",
@@ -660,8 +1025,62 @@ async function renderPerson(id) {
     },
     el("label", { for: "add-photos", text: "Add photos" }), addInput, el("div", { class: "row" }, el("button", { type: "submit", text: "Add" })),
   );
-  render(person.name, el("p", {}, el("a", { href: "#/people", text: "← People" })), renameForm,
+  render(person.name,
+    el("p", { class: "row" }, el("a", { href: "#/people", text: "← People" }),
+      el("a", { href: `#/people/${person.id}/appearances`, text: `Where ${person.name} appears` })),
+    renameForm,
     el("h2", { text: `${person.face_count} face(s)` }), el("div", { class: "faces" }, faces), addForm, feedback);
+}
+
+const APPEARANCES_PAGE = 40;
+
+async function renderAppearances(id, params) {
+  if (adminOnly("Appearances")) return;
+  const offset = Math.max(0, Number(params.get("offset") || 0));
+  render("Appearances", el("p", { class: "muted", text: "Loading…" }));
+  let person;
+  let page;
+  try {
+    [person, page] = await Promise.all([
+      api(`/api/identities/${encodeURIComponent(id)}`).then((answer) => answer.identity),
+      api(`/api/identities/${encodeURIComponent(id)}/appearances?limit=${APPEARANCES_PAGE}&offset=${offset}`),
+    ]);
+  } catch (err) {
+    return render("Appearances", errorBox(err.message));
+  }
+  const cards = page.appearances.map((seen) => el(
+    "li",
+    { class: "appearance face-card", "data-batch": seen.batch_id },
+    apiImage(seen.crop_url, `${person.name} in ${seen.filename}`, "crop"),
+    el("b", { class: "filename", text: seen.filename }),
+    el("span", { class: "face-confidence" },
+      seen.confidence === null ? "–" : `${seen.confidence}%`,
+      seen.confidence === null ? null : confidenceBar(seen.confidence)),
+    seen.corrected ? el("span", { class: "badge", text: "corrected" }) : null,
+    el("span", { class: "muted small", text: `Face ${seen.face + 1} · ${formatDate(seen.timestamp)}` }),
+    el("a", { href: `#/batches/${encodeURIComponent(seen.batch_id)}?face=${seen.face_id}`, class: "batch-link",
+      text: `Batch ${seen.batch_id}` }),
+  ));
+  const base = `#/people/${person.id}/appearances`;
+  const pager = el(
+    "div",
+    { class: "row" },
+    offset > 0 ? el("a", { class: "button secondary", href: `${base}?offset=${Math.max(0, offset - APPEARANCES_PAGE)}`, text: "Newer" }) : null,
+    offset + APPEARANCES_PAGE < page.total ? el("a", { class: "button secondary", href: `${base}?offset=${offset + APPEARANCES_PAGE}`, text: "Older" }) : null,
+  );
+  const batches = new URLSearchParams({ person: String(person.id), name: person.name });
+  render(
+    `Appearances of ${person.name}`,
+    el("p", { class: "row" },
+      el("a", { href: "#/people", text: "← People" }),
+      el("a", { href: `#/people/${person.id}`, text: person.name }),
+      el("a", { href: `#/batches?${batches}`, text: `Batches with ${person.name}` })),
+    el("p", { class: "muted", id: "appearance-count", text: `${page.total} appearance(s) in batches, newest first` }),
+    page.appearances.length
+      ? el("ul", { class: "face-cards appearances", id: "appearances", "aria-label": `Appearances of ${person.name}` }, cards)
+      : el("p", { class: "muted", text: `${person.name} has not been recognised in any batch yet.` }),
+    pager,
+  );
 }
 
 // ----- routing -------------------------------------------------------------------------------------
@@ -682,8 +1101,9 @@ async function route() {
   }
   updateNav();
   try {
-    if (parts[0] === "batches" && parts[1]) await renderBatch(decodeURIComponent(parts[1]));
+    if (parts[0] === "batches" && parts[1]) await renderBatch(decodeURIComponent(parts[1]), params);
     else if (parts[0] === "batches") await renderBatches(params);
+    else if (parts[0] === "people" && parts[1] && parts[2] === "appearances") await renderAppearances(parts[1], params);
     else if (parts[0] === "people" && parts[1]) await renderPerson(parts[1]);
     else if (parts[0] === "people") await renderPeople(params);
     else renderRecognize();
