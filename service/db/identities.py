@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from service.common.names import name_key
 from service.db.models import Face, Identity
 
 
@@ -37,8 +38,8 @@ def lock_identity(session: Session, domain: str, identity_id: int) -> Identity |
 
 
 def find_by_name(session: Session, domain: str, name: str) -> Identity | None:
-    """The identity with this exact name in the domain, or None."""
-    return session.scalar(select(Identity).where(Identity.domain == domain, Identity.name == name))
+    """The identity of the domain with this name in any case, spacing or Unicode-compatible form, or None."""
+    return session.scalar(select(Identity).where(Identity.domain == domain, Identity.name_key == name_key(name)))
 
 
 def face_count(session: Session, identity_id: int) -> int:

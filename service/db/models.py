@@ -18,8 +18,9 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
+from service.common.names import name_key
 from service.common.time import utcnow
 
 # Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -56,15 +57,22 @@ class Identity(Base):
 
     __tablename__ = "identities"
     __table_args__ = (
-        UniqueConstraint("domain", "name", name="uq_identities_domain_name"),
+        # One person per name, whatever its case, spacing or Unicode form (service.common.names.name_key).
+        UniqueConstraint("domain", "name_key", name="uq_identities_domain_name_key"),
         {"sqlite_autoincrement": True},  # never reuse a deleted person's id (thumbnail URLs are cached)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     domain: Mapped[str] = mapped_column(String(255), index=True)
     name: Mapped[str] = mapped_column(String(255))
+    name_key: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    @validates("name")
+    def _keep_name_key(self, _key: str, name: str) -> str:
+        self.name_key = name_key(name)
+        return name
 
 
 class Face(Base):

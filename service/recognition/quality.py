@@ -49,6 +49,7 @@ class QualityLimits:
 def measure(candidate: FaceCandidate) -> tuple[float, float, float, float]:
     """(eye distance, sharpness, yaw, pitch) of a detected face."""
     import cv2
+
     left_eye, right_eye, nose, mouth_left, mouth_right = np.asarray(candidate.landmarks, dtype=np.float64)[:5]
     eyes = right_eye - left_eye
     eye_distance = float(np.hypot(*eyes))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from datetime import datetime
+
+from sqlalchemy import delete, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db import identities as queries
@@ -22,6 +24,17 @@ def add_person(sessions: sessionmaker[Session], name: str) -> tuple[int, int]:
         session.flush()
         face_id = add_face(session, identity.id, name)
         return identity.id, face_id
+
+
+def add_person_before_name_keys(sessions: sessionmaker[Session], name: str) -> tuple[int, int]:
+    """:func:`add_person` on a schema older than the name keys (migration 0006), where the model's columns
+    are not all there yet."""
+    with sessions.begin() as session:
+        identity_id = session.execute(
+            text("INSERT INTO identities (domain, name, created_at, updated_at) VALUES (:d, :n, :t, :t) RETURNING id"),
+            {"d": DOMAIN, "n": name, "t": datetime(2026, 1, 1)},
+        ).scalar_one()
+        return identity_id, add_face(session, identity_id, name)
 
 
 def add_face(session: Session, identity_id: int, content: str) -> int:
@@ -73,8 +86,8 @@ def test_upgrading_keeps_every_person_and_face_and_skips_ids_deleted_before_the_
     engine = create_db_engine(database_url)
     sessions = create_session_factory(engine)
     try:
-        kept_identity, kept_face = add_person(sessions, "Ann")
-        gone_identity, gone_face = add_person(sessions, "Bob")
+        kept_identity, kept_face = add_person_before_name_keys(sessions, "Ann")
+        gone_identity, gone_face = add_person_before_name_keys(sessions, "Bob")
         with sessions.begin() as session:
             queries.delete_identity_rows(session, gone_identity)
             bump_version(session, DOMAIN, [("remove", gone_face, gone_identity)])

@@ -283,7 +283,7 @@ function renderSignIn(message) {
 
 // ----- recognise -----------------------------------------------------------------------------------
 function summaryStats(summary) {
-  const stat = (label, value) => el("div", { class: "stat" }, el("b", { text: String(value) }), label);
+  const stat = (label, value, wide) => el("div", { class: wide ? "stat wide" : "stat" }, el("b", { text: String(value) }), label);
   return el(
     "div",
     { class: "stats", id: "summary" },
@@ -292,7 +292,7 @@ function summaryStats(summary) {
     stat("unknown", summary.unrecognized_count),
     stat("recognition rate", `${summary.recognition_rate}%`),
     stat("average confidence", summary.avg_confidence),
-    stat("people", summary.persons_list.join(", ") || "–"),
+    stat("people", summary.persons_list.join(", ") || "–", summary.persons_list.length > 1),
   );
 }
 
