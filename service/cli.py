@@ -424,9 +424,15 @@ def _photo_files(folder: Path) -> list[Path]:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @domain_option("the tenant whose gallery the people join")
 @click.option("--update", is_flag=True, help="add photos to people who already exist")
+@click.option(
+    "--force", is_flag=True, help="enroll faces that look like someone else, or unlike the person's other photos"
+)
 @click.pass_obj
-def enroll(settings: Settings, directory: Path, domain: str, update: bool) -> None:
-    """Enroll DIRECTORY/<person name>/<photos> into DOMAIN's gallery."""
+def enroll(settings: Settings, directory: Path, domain: str, update: bool, force: bool) -> None:
+    """Enroll DIRECTORY/<person name>/<photos> into DOMAIN's gallery.
+
+    Prints what happened to every photo that was not enrolled and exits with 1 when any was refused.
+    """
     from service.common.errors import NothingUsableError, ServiceError
     from service.gallery.enrollment import NameTakenError
 
@@ -440,7 +446,7 @@ def enroll(settings: Settings, directory: Path, domain: str, update: bool) -> No
         for person in tqdm(people, desc="enrolling", unit="person", disable=None):
             photos = [FilePhoto(p) for p in _photo_files(person)]
             try:
-                result = services.people.enroll_or_add(domain, person.name, photos, add_to_existing=update)
+                result = services.people.enroll_or_add(domain, person.name, photos, add_to_existing=update, force=force)
             except NothingUsableError as exc:
                 problems.extend(f"{person.name}/{r.filename}: {r.error}" for r in exc.files)
                 continue
@@ -460,7 +466,7 @@ def enroll(settings: Settings, directory: Path, domain: str, update: bool) -> No
     click.echo(f"enrolled {enrolled_faces} face(s) for {touched} of {len(people)} people in {domain!r}")
     for problem in problems:
         click.echo(f"  rejected: {problem}")
-    if enrolled_faces == 0:
+    if enrolled_faces == 0 or problems:
         sys.exit(1)
 
 

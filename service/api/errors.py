@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import (
@@ -81,8 +80,7 @@ SERVICE_ERROR_STATUS: dict[type[ServiceError], int] = {
 def service_error_handler(_request: Request[Any, Any, Any], exc: ServiceError) -> Response[Any]:
     """A use case refused the request: its status by error class, its message, and per-file reasons if any."""
     status = next((code for kind, code in SERVICE_ERROR_STATUS.items() if isinstance(exc, kind)), HTTP_400_BAD_REQUEST)
-    extra = {exc.field: msgspec.to_builtins(exc.files)} if isinstance(exc, NothingUsableError) else None
-    return error_response(status, str(exc), extra=extra)
+    return error_response(status, str(exc), extra=exc.details or None)
 
 
 def database_unavailable(exc: BaseException) -> bool:

@@ -21,6 +21,7 @@ from service.batches.service import BatchService
 from service.batches.views import Appearances
 from service.common.runner import BoundedRunner
 from service.db.tokens import Principal
+from service.gallery.selection import face_choice
 from service.gallery.service import GalleryService
 from service.gallery.views import IDENTITIES_PATH, EnrollmentResponse, IdentityListResponse, IdentityResponse
 
@@ -28,6 +29,16 @@ MAX_OFFSET = 2_147_483_647  # beyond SQL integer range nothing can be skipped to
 # SQL integer ids: anything outside this range cannot exist (and must not reach the database as an overflow).
 IdPath = Annotated[int, PathParameter(ge=1, le=2_147_483_647)]
 JSON_BODY_LIMIT = 64 * 1024
+
+
+def parse_flag(field: str, raw: str | None) -> bool:
+    """A yes/no form field: true/1/yes/on or false/0/no/off (absent or blank: no)."""
+    value = (raw or "").strip().lower()
+    if value in ("", "false", "0", "no", "off"):
+        return False
+    if value in ("true", "1", "yes", "on"):
+        return True
+    raise ValidationException(f"{field} must be true or false (got {value[:20]!r})")
 
 
 async def _receive(request: Request[Principal, Any, Any], runner: BoundedRunner, uploads: Uploads) -> ReceivedForm:
@@ -61,7 +72,11 @@ class IdentityController(Controller):
             name = form.fields.get("name")
             if name is None:
                 raise ValidationException("Missing form field: name")
-            return await runner.run(request.user.token_id, people.enroll, request.user.domain, name, form.files)
+            force = parse_flag("force", form.fields.get("force"))
+            face = face_choice(form.fields.get("face"))
+            return await runner.run(
+                request.user.token_id, people.enroll, request.user.domain, name, form.files, force=force, face=face
+            )
         finally:
             form.close()
 
@@ -83,7 +98,10 @@ class IdentityController(Controller):
         form = await _receive(request, runner, uploads)
         try:
             domain = request.user.domain
-            return await runner.run(request.user.token_id, people.add_photos, domain, identity_id, form.files)
+            force = parse_flag("force", form.fields.get("force"))
+            return await runner.run(
+                request.user.token_id, people.add_photos, domain, identity_id, form.files, force=force
+            )
         finally:
             form.close()
 

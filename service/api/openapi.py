@@ -13,6 +13,12 @@ _PHOTO_FILES = Schema(
 )
 
 
+_FORCE = Schema(
+    type=OpenAPIType.BOOLEAN,
+    description="enroll even when a face looks like someone else (or unlike the person); default false",
+)
+
+
 def _multipart(properties: dict[str, Schema], required: list[str], description: str) -> RequestBody:
     return RequestBody(
         required=True,
@@ -56,9 +62,19 @@ class EnrollOperation(Operation):
             {
                 "name": Schema(type=OpenAPIType.STRING, max_length=255, examples=["Jane Smith"]),
                 "photos[]": _PHOTO_FILES,
+                "force": _FORCE,
+                "face": Schema(
+                    type=OpenAPIType.STRING,
+                    description="with one photo of several faces: which is the person — a face number (0 = the "
+                    "largest, as the refusal lists them) or a box `x1,y1,x2,y2` around it",
+                    examples=["1", "120,40,260,210"],
+                ),
             },
             ["name", "photos[]"],
-            "A new person from photos holding their face; with several faces the largest is used.",
+            "A new person from photos holding their face. In each photo the face consistent across the photos is "
+            "used; one photo of several faces needs `face`. Refused (409) when the name exists in any case or "
+            "spacing, or the face looks like someone enrolled (unless `force`); unfit faces (small, unclear, "
+            "blurred, turned away) are refused with the reason.",
         )
 
 
@@ -68,5 +84,8 @@ class AddPhotosOperation(Operation):
 
     def __post_init__(self) -> None:
         self.request_body = _multipart(
-            {"photos[]": _PHOTO_FILES}, ["photos[]"], "More photos of an enrolled person; duplicates are refused."
+            {"photos[]": _PHOTO_FILES, "force": _FORCE},
+            ["photos[]"],
+            "More photos of an enrolled person: in each, the face most like their enrolled faces. A photo where no "
+            "face looks like them is refused (unless `force`); so are duplicates and unfit faces.",
         )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import msgspec
 from msgspec import Struct
 
 
@@ -15,7 +17,10 @@ class FileError(Struct, frozen=True):
 
 
 class ServiceError(Exception):
-    """A request the service refuses; the message says why, for the client."""
+    """A request the service refuses; the message says why, for the client, and ``details`` (extra fields of
+    the error body) what it needs to act on it."""
+
+    details: dict[str, Any] = {}
 
 
 class NotFoundError(ServiceError):
@@ -37,3 +42,4 @@ class NothingUsableError(ServiceError):
         super().__init__(message)
         self.files = list(files)
         self.field = field
+        self.details = {field: msgspec.to_builtins(self.files)}

@@ -17,17 +17,41 @@ from service.db import gallery as gallery_queries
 from service.db import identities as queries
 from service.db.models import Face, Identity
 from service.gallery.gallery import Gallery
-from service.recognition.faces import FaceModel, crop_jpeg
+from service.gallery.selection import Chosen, PhotoFaces
+from service.recognition.faces import FaceCandidate, FaceModel, crop_jpeg
 from service.recognition.images import ImageError
 from service.recognition.photos import PhotoSource, clean_filename, load_photo
 
 logger = logging.getLogger("service.gallery")
 MAX_NAME_LENGTH = 255
+MAX_FACES_PER_ENROLLMENT_PHOTO = 20  # a crowd photo is no enrollment photo; the largest faces are considered
 ENROLL_ATTEMPTS = 3  # a transaction that raced another adding the same photo is read again
 
 
 class NameTakenError(ConflictError):
-    """Another identity of the domain has this name."""
+    """Another identity of the domain has this name (in any case, spacing or Unicode form)."""
+
+    @classmethod
+    def of(cls, existing: Identity) -> NameTakenError:
+        """The error naming the person who has the name, and how to add photos to them instead."""
+        error = cls(
+            f"A person named {existing.name!r} already exists (id {existing.id}); to add photos to them, "
+            f"POST them to /api/identities/{existing.id}/photos"
+        )
+        error.details = {"existing": {"id": existing.id, "name": existing.name}}
+        return error
+
+
+class LooksLikeSomeoneError(ConflictError):
+    """A new person's face matches a person already enrolled."""
+
+    def __init__(self, filename: str, existing_id: int, name: str, confidence: float) -> None:
+        super().__init__(
+            f"The face in {filename} looks like {name!r} (id {existing_id}, confidence {confidence:g}), who is "
+            f"already enrolled: add the photos to them (POST /api/identities/{existing_id}/photos), or send "
+            "force=true to enroll a new person anyway"
+        )
+        self.details = {"existing": {"id": existing_id, "name": name, "confidence": confidence}}
 
 
 class IdentityNotFoundError(NotFoundError):
@@ -79,11 +103,17 @@ def clean_name(name: str) -> str:
     return cleaned
 
 
-def prepare_faces(
-    photos: Sequence[PhotoSource], model: FaceModel, *, max_file_bytes: int, max_image_pixels: int
-) -> tuple[list[PreparedFace], list[FileError]]:
-    """Decode each photo and keep its largest face; photos without a usable face are rejected with a reason."""
-    chosen = []
+def read_photos(
+    photos: Sequence[PhotoSource],
+    model: FaceModel,
+    *,
+    max_file_bytes: int,
+    max_image_pixels: int,
+    max_faces: int = MAX_FACES_PER_ENROLLMENT_PHOTO,
+) -> tuple[list[PhotoFaces], list[FileError]]:
+    """Decode each photo and find its faces (the ``max_faces`` largest), all embedded in one run; a photo that
+    cannot be read, repeats another or holds no face is refused with the reason."""
+    found: list[tuple[str, str, list[FaceCandidate]]] = []
     rejected: list[FileError] = []
     seen: set[str] = set()
     for photo in photos:
@@ -101,7 +131,7 @@ def prepare_faces(
             continue
         seen.add(digest)
         try:
-            candidates = model.detect(image)
+            candidates, _ = model.detect_largest(image, max_faces)
         except ImageError as exc:
             rejected.append(FileError(filename, str(exc)))
             continue
@@ -109,14 +139,25 @@ def prepare_faces(
         if not candidates:
             rejected.append(FileError(filename, "No face found in the photo"))
             continue
-        note = f"{len(candidates)} faces found; enrolled the largest" if len(candidates) > 1 else None
-        chosen.append((filename, candidates[0], digest, note))
-    embeddings = model.embed([candidate.crop for _, candidate, _, _ in chosen])
-    prepared = [
-        PreparedFace(filename, embeddings[i], candidate.det_score, digest, crop_jpeg(candidate.crop), note)
-        for i, (filename, candidate, digest, note) in enumerate(chosen)
+        found.append((filename, digest, candidates))
+    vectors = iter(model.embed([c.crop for _, _, candidates in found for c in candidates]))
+    read = [
+        PhotoFaces(filename, digest, candidates, np.array([next(vectors) for _ in candidates]))
+        for filename, digest, candidates in found
     ]
-    return prepared, rejected
+    return read, rejected
+
+
+def prepared_face(chosen: Chosen) -> PreparedFace:
+    """A chosen face, ready to store."""
+    return PreparedFace(
+        chosen.photo.filename,
+        chosen.embedding,
+        chosen.face.det_score,
+        chosen.photo.content_sha256,
+        crop_jpeg(chosen.face.crop),
+        chosen.note,
+    )
 
 
 def enroll(
@@ -180,8 +221,9 @@ def _store_faces(
         if identity_id is None:
             assert name is not None
             clean = clean_name(name)
-            if queries.find_by_name(session, domain, clean) is not None:
-                raise NameTakenError(f"A person named {clean!r} already exists")
+            existing = queries.find_by_name(session, domain, clean)
+            if existing is not None:
+                raise NameTakenError.of(existing)
             identity = Identity(domain=domain, name=clean)
             known: dict[str, int] = {}
         else:
@@ -237,7 +279,7 @@ def rename(gallery: Gallery, domain: str, identity_id: int, name: str) -> Identi
                 raise IdentityNotFoundError(f"Identity {identity_id} not found")
             other = queries.find_by_name(session, domain, clean)
             if other is not None and other.id != identity.id:
-                raise NameTakenError(f"A person named {clean!r} already exists")
+                raise NameTakenError.of(other)
             identity.name = clean
             session.flush()
             return identity

@@ -8,12 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from service.common.errors import NothingUsableError
+import numpy as np
+
+from service.common.errors import FileError, InvalidInputError, NothingUsableError
 from service.db import identities as queries
+from service.db.gallery import embedding_from_bytes
 from service.db.models import Identity
 from service.gallery import enrollment
 from service.gallery.enrollment import EnrollmentResult, IdentityNotFoundError
 from service.gallery.gallery import Gallery
+from service.gallery.selection import (
+    AmbiguousFaceError,
+    Chosen,
+    PhotoFaces,
+    check_quality,
+    choose_consistent,
+    choose_like,
+    pick_named,
+)
 from service.gallery.views import (
     EnrolledOut,
     EnrollmentResponse,
@@ -22,8 +34,10 @@ from service.gallery.views import (
     identity_detail,
     identity_out,
 )
-from service.recognition.faces import FaceModel
+from service.recognition.confidence import rounded_confidence
+from service.recognition.faces import EMBEDDING_DIM, FaceModel
 from service.recognition.photos import PhotoSource
+from service.recognition.quality import assess
 from service.settings import Settings
 
 NOTHING_ENROLLED = "No photo could be enrolled"
@@ -42,41 +56,107 @@ class GalleryService:
         self.model = model
         self.settings = settings
 
-    def _enroll(
-        self, domain: str, photos: Sequence[PhotoSource], *, name: str | None, identity_id: int | None
-    ) -> EnrollmentResult:
-        prepared, rejected = enrollment.prepare_faces(
+    def _read(self, photos: Sequence[PhotoSource]) -> tuple[list[PhotoFaces], list[FileError]]:
+        return enrollment.read_photos(
             photos,
             self.model,
             max_file_bytes=self.settings.max_file_bytes,
             max_image_pixels=self.settings.max_image_pixels,
         )
+
+    def _store(
+        self,
+        domain: str,
+        chosen: list[Chosen],
+        refused: list[FileError],
+        *,
+        name: str | None = None,
+        identity_id: int | None = None,
+    ) -> EnrollmentResponse:
+        prepared = [enrollment.prepared_face(face) for face in chosen]
         result = enrollment.enroll(
-            self.gallery, domain, prepared, rejected, model_name=self.model.name, name=name, identity_id=identity_id
+            self.gallery, domain, prepared, refused, model_name=self.model.name, name=name, identity_id=identity_id
         )
         if result.identity is None or not result.enrolled:
             raise NothingUsableError(NOTHING_ENROLLED, result.rejected, field="rejected")
-        return result
+        return self._response(result)
 
-    def enroll(self, domain: str, name: str, photos: Sequence[PhotoSource]) -> EnrollmentResponse:
-        """A new person from photos (the largest face of each); :class:`NothingUsableError` if none has one."""
-        enrollment.clean_name(name)  # a bad name is refused before any photo is decoded
-        return self._response(self._enroll(domain, photos, name=name, identity_id=None))
+    def enroll(
+        self,
+        domain: str,
+        name: str,
+        photos: Sequence[PhotoSource],
+        *,
+        force: bool = False,
+        face: int | tuple[float, float, float, float] | None = None,
+    ) -> EnrollmentResponse:
+        """A new person from photos: in each, the face consistent across them (or the ``face`` the client names
+        in a single photo); refused when the name is taken, a face is unfit, or — unless ``force`` — the face
+        looks like someone already enrolled or unlike the other photos."""
+        clean = enrollment.clean_name(name)  # a bad or taken name is refused before any photo is decoded
+        existing = self.find(domain, clean)
+        if existing is not None:
+            raise enrollment.NameTakenError.of(existing)
+        read, refused = self._read(photos)
+        threshold = self.settings.match_threshold
+        if face is not None:
+            if len(read) != 1:
+                raise InvalidInputError("face chooses a face in one photo: send a single photo with it")
+            picks: list[tuple[PhotoFaces, int, str | None]] = [(read[0], pick_named(read[0], face), None)]
+        elif len(read) == 1 and len(read[0].faces) > 1:
+            qualities = [assess(f, self.settings.enrollment_quality) for f in read[0].faces]
+            raise AmbiguousFaceError(read[0].filename, read[0].faces, qualities)
+        else:
+            picks, unlike = choose_consistent(read, threshold, force=force)
+            refused += unlike
+        chosen, unfit = check_quality(picks, self.settings.enrollment_quality)
+        refused += unfit
+        if not force:
+            self._refuse_if_enrolled(domain, chosen)
+        return self._store(domain, chosen, refused, name=clean)
 
-    def add_photos(self, domain: str, identity_id: int, photos: Sequence[PhotoSource]) -> EnrollmentResponse:
-        """More photos of an existing person."""
-        return self._response(self._enroll(domain, photos, name=None, identity_id=identity_id))
+    def add_photos(
+        self, domain: str, identity_id: int, photos: Sequence[PhotoSource], *, force: bool = False
+    ) -> EnrollmentResponse:
+        """More photos of an enrolled person: in each, the face most like their enrolled faces; a photo where
+        no face looks like them is refused (unless ``force``), as is an unfit face."""
+        with self.sessions() as session:
+            identity = queries.get_identity(session, domain, identity_id)
+            if identity is None:
+                raise _not_found(identity_id)
+            name = identity.name
+            references = [embedding_from_bytes(f.embedding) for f in queries.faces_of(session, identity_id)]
+        read, refused = self._read(photos)
+        gallery = np.vstack(references) if references else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        if len(gallery):
+            picks, unlike = choose_like(read, gallery, name, self.settings.match_threshold, force=force)
+        else:  # nobody to compare with: as for a new person
+            picks, unlike = choose_consistent(read, self.settings.match_threshold, force=force)
+        chosen, unfit = check_quality(picks, self.settings.enrollment_quality)
+        return self._store(domain, chosen, [*refused, *unlike, *unfit], identity_id=identity_id)
+
+    def _refuse_if_enrolled(self, domain: str, chosen: list[Chosen]) -> None:
+        """:class:`LooksLikeSomeoneError` when a new person's face matches someone already enrolled."""
+        if not chosen:
+            return
+        matches = self.gallery.search(domain, np.vstack([c.embedding for c in chosen]), k=1)
+        for face, found in zip(chosen, matches, strict=True):
+            if found and rounded_confidence(found[0].similarity) >= self.settings.match_threshold:
+                best = found[0]
+                raise enrollment.LooksLikeSomeoneError(
+                    face.photo.filename, best.identity_id, best.name, rounded_confidence(best.similarity)
+                )
 
     def enroll_or_add(
-        self, domain: str, name: str, photos: Sequence[PhotoSource], *, add_to_existing: bool
+        self, domain: str, name: str, photos: Sequence[PhotoSource], *, add_to_existing: bool, force: bool = False
     ) -> EnrollmentResponse:
         """Enroll ``name``, or add the photos to the person of that name when ``add_to_existing``."""
         existing = self.find(domain, name)
         if existing is None:
-            return self.enroll(domain, name, photos)
+            return self.enroll(domain, name, photos, force=force)
         if not add_to_existing:
-            raise enrollment.NameTakenError(f"A person named {existing.name!r} already exists")
-        return self.add_photos(domain, existing.id, photos)
+            raise enrollment.NameTakenError.of(existing)
+        return self.add_photos(domain, existing.id, photos, force=force)
 
     def find(self, domain: str, name: str) -> Identity | None:
         """The person of ``domain`` with this name, if any."""

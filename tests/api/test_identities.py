@@ -57,9 +57,17 @@ def test_photos_without_faces_are_rejected_and_no_face_at_all_creates_nothing(cl
     assert client.get("/api/identities", headers=auth(admin)).json()["total"] == 0
 
 
-def test_a_group_photo_enrolls_its_largest_face_and_says_so(client: httpx.Client, admin: str) -> None:
-    body = create(client, admin, "Obama", KNN / "test" / "obama_and_biden.jpg").json()
-    assert body["enrolled"][0]["note"] == "3 faces found; enrolled the largest"
+def test_a_group_photo_alone_lists_its_faces_and_enrolls_the_one_chosen(client: httpx.Client, admin: str) -> None:
+    # #17 changes this: a new person from one group photo is no longer its largest face without asking.
+    group = KNN / "test" / "obama_and_biden.jpg"
+    refused = create(client, admin, "Obama", group)
+    assert refused.status_code == 400
+    assert [f["face"] for f in refused.json()["faces"]] == [0, 1, 2]
+    assert client.get("/api/identities", headers=auth(admin)).json()["total"] == 0
+    chosen = client.post(
+        "/api/identities", headers=auth(admin), data={"name": "Obama", "face": "0"}, files=photo_files(group)
+    )
+    assert chosen.status_code == 201, chosen.text
     assert primary_person(client, admin) == "Obama"
 
 

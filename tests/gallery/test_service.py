@@ -59,9 +59,11 @@ def test_enroll_or_add_adds_to_the_existing_person_only_when_asked(people: Galle
     first = people.enroll_or_add(DOMAIN, "Joe", [BIDEN], add_to_existing=False)
     with pytest.raises(ConflictError):
         people.enroll_or_add(DOMAIN, "Joe", [OBAMA], add_to_existing=False)
-    again = people.enroll_or_add(DOMAIN, "Joe", [OBAMA], add_to_existing=True)
+    group = FilePhoto(KNN / "test" / "obama_and_biden.jpg")
+    again = people.enroll_or_add(DOMAIN, "joe", [group], add_to_existing=True)  # the name in any case
     assert again.identity.id == first.identity.id
     assert again.identity.face_count == 2
+    assert "the one most like Joe" in (again.enrolled[0].note or "")
 
 
 def test_another_domain_s_person_is_not_found(people: GalleryService) -> None:

@@ -388,10 +388,12 @@ function annotatedPhoto(entry, src) {
       style.top = `${top * 100}%`;
       style.width = `${(fraction(x2, width) - left) * 100}%`;
       style.height = `${(fraction(y2, height) - top) * 100}%`;
-      boxes[index].classList.toggle("label-below", top < 0.1);
+      boxes[index].dataset.below = String(top < 0.1);
       boxes[index].classList.toggle("label-end", left > 0.6);
     });
     frame.classList.remove("pending");
+    arrangeLabels(boxes);
+    new ResizeObserver(() => arrangeLabels(boxes)).observe(frame);
   }, { once: true });
   img.addEventListener("error", () => {
     // A format the server reads but this browser cannot show: the faces are still listed, as text.
@@ -407,6 +409,26 @@ function annotatedPhoto(entry, src) {
     frame,
     el("figcaption", {}, el("b", { text: entry.filename }), ` · ${count} face${count === 1 ? "" : "s"}`, facesNote(entry)),
   );
+}
+
+// Each label goes above its box (below near the top edge) unless it would cover a label already placed; the
+// largest faces come first, so theirs keep the first choice.
+function arrangeLabels(boxes) {
+  const placed = [];
+  const overlaps = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  for (const box of boxes) {
+    const label = box.firstElementChild;
+    const preferred = box.dataset.below === "true";
+    box.classList.toggle("label-below", preferred);
+    let rect = label.getBoundingClientRect();
+    if (placed.some((other) => overlaps(other, rect))) {
+      box.classList.toggle("label-below", !preferred);
+      const flipped = label.getBoundingClientRect();
+      if (placed.some((other) => overlaps(other, flipped))) box.classList.toggle("label-below", preferred);
+      else rect = flipped;
+    }
+    placed.push(rect);
+  }
 }
 
 function annotatedPhotos(entries, previews) {
