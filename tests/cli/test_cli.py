@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from service.gallery import enrollment
 from service.gallery.gallery import Gallery
 from service.search.index import IdentityIndex
 from service.search.store import IndexStore
-from tests.conftest import KNN, ServerProcess
+from tests.conftest import FACES, KNN, ServerProcess
 
 
 @pytest.fixture
@@ -259,3 +260,42 @@ def test_every_domain_option_has_help_text() -> None:
     usage = CliRunner().invoke(main, ["recognize", "--help"]).output
     assert "--domain DOMAIN" in usage
     assert "the tenant whose enrolled people are matched" in usage
+
+
+def people_folder(tmp_path: Path, people: dict[str, list[Path]]) -> Path:
+    """DIRECTORY/<person name>/<photos>, as `facerec enroll` reads it."""
+    root = tmp_path / "people"
+    for name, photos in people.items():
+        (root / name).mkdir(parents=True)
+        for photo in photos:
+            shutil.copy(photo, root / name / photo.name)
+    return root
+
+
+def test_enroll_reports_each_refused_photo_and_exits_1(env: dict[str, str], tmp_path: Path) -> None:
+    rudd = FACES / "facenet_pytorch" / "data" / "test_images" / "paul_rudd" / "1.jpg"
+    folder = people_folder(
+        tmp_path,
+        {"Barack Obama": [KNN / "train" / "obama" / "obama.jpg", KNN / "train" / "obama" / "obama2.jpg", rudd]},
+    )
+    code, output = run(env, "enroll", str(folder), "--domain", "example.com")
+    assert code == 1
+    assert "enrolled 2 face(s) for 1 of 1 people" in output
+    assert "Barack Obama/1.jpg: The face in this photo does not look like the person in the other photos" in output
+
+
+def test_enroll_force_takes_the_photo_that_looks_unlike_the_others(env: dict[str, str], tmp_path: Path) -> None:
+    rudd = FACES / "facenet_pytorch" / "data" / "test_images" / "paul_rudd" / "1.jpg"
+    folder = people_folder(tmp_path, {"Barack Obama": [KNN / "train" / "obama" / "obama.jpg", rudd]})
+    code, output = run(env, "enroll", str(folder), "--domain", "example.com", "--force")
+    assert code == 0, output
+    assert "enrolled 2 face(s) for 1 of 1 people" in output
+
+
+def test_enroll_refuses_a_person_who_looks_like_someone_enrolled(env: dict[str, str], tmp_path: Path) -> None:
+    first = people_folder(tmp_path / "a", {"Barack Obama": [KNN / "train" / "obama" / "obama.jpg"]})
+    assert run(env, "enroll", str(first), "--domain", "example.com")[0] == 0
+    second = people_folder(tmp_path / "b", {"President": [KNN / "train" / "obama" / "obama2.jpg"]})
+    code, output = run(env, "enroll", str(second), "--domain", "example.com")
+    assert code == 1
+    assert "President: The face in obama2.jpg looks like 'Barack Obama'" in output
