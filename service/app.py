@@ -22,8 +22,10 @@ from service.api.health import health, whoami
 from service.api.identities import IdentityController
 from service.api.metrics import HTTP_METRICS, metrics
 from service.api.state import DEPENDENCIES, Services
+from service.api.unknown import UnknownFacesController
 from service.api.uploads import SpoolBudget
 from service.batches.service import BatchService
+from service.batches.unknown import UnknownFacesService
 from service.common.runner import BoundedRunner
 from service.db.migrate import is_up_to_date
 from service.db.session import create_db_engine, create_session_factory
@@ -96,6 +98,7 @@ def build_services(settings: Settings) -> Services:
         spool,
         batches=BatchService(sessions, model, gallery, settings, metrics),
         people=GalleryService(gallery, model, settings),
+        unknown=UnknownFacesService(sessions, gallery, model, settings),
     )
 
 
@@ -128,7 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_upload_bytes,
     )
     return Litestar(
-        route_handlers=[uploads, BatchLogController, health, whoami, metrics, web_router()],
+        route_handlers=[uploads, BatchLogController, UnknownFacesController, health, whoami, metrics, web_router()],
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,

@@ -108,6 +108,16 @@ class Settings(BaseSettings):
     recognize_max_pose: float = Field(
         default=0.8, ge=0, description="recognition: a face turned further is reported but never recognised"
     )
+    cluster_similarity: float = Field(
+        default=0.40,
+        gt=0,
+        lt=1,
+        description="unknown faces: cosine similarity that links two faces as one person (shared photos: same "
+        "person >= 0.53, different people <= 0.28)",
+    )
+    unknown_faces_limit: int = Field(
+        default=5000, ge=1, description="unknown faces across batches: the newest this many are grouped"
+    )
     keep_batch_faces: bool = Field(
         default=True,
         description="keep each recognised batch face's aligned crop (JPEG) and embedding in SQL for review, "

@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("person", sa.String(length=255), nullable=True),
         sa.Column("confidence", sa.Float(), nullable=True),
         sa.Column("corrected", sa.Boolean(), nullable=False),
+        sa.Column("dismissed", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("crop", sa.LargeBinary(), nullable=True),
         sa.Column("embedding", sa.LargeBinary(), nullable=True),
         sa.ForeignKeyConstraint(

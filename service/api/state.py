@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.api.uploads import SpoolBudget, UploadLimits
 from service.batches.service import BatchService
+from service.batches.unknown import UnknownFacesService
 from service.common.runner import BoundedRunner
 from service.gallery.gallery import Gallery
 from service.gallery.service import GalleryService
@@ -43,6 +44,7 @@ class Services:
     spool: SpoolBudget  # space for uploads being received, shared by every request
     batches: BatchService
     people: GalleryService
+    unknown: UnknownFacesService
 
     @property
     def uploads(self) -> Uploads:
@@ -71,5 +73,5 @@ def _provider(name: str) -> Provide:
 
 DEPENDENCIES: dict[str, Provide] = {
     "services": Provide(provide_services, sync_to_thread=False),
-    **{name: _provider(name) for name in ("settings", "runner", "batches", "people", "uploads")},
+    **{name: _provider(name) for name in ("settings", "runner", "batches", "people", "unknown", "uploads")},
 }

@@ -70,6 +70,7 @@ def _face_rows(entry: EntryResult, row: BatchEntry, domain: str, threshold: floa
                 person=decided.person if decided else None,
                 confidence=decided.confidence if decided else None,
                 corrected=False,
+                dismissed=False,
                 crop=entry.crops[number] if entry.crops is not None else None,
                 embedding=embedding_to_bytes(entry.embeddings[number]) if entry.embeddings is not None else None,
             )

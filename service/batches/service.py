@@ -35,7 +35,7 @@ from service.common.time import utcnow
 from service.db import batches as batch_queries
 from service.db import identities as identity_queries
 from service.db.gallery import embedding_from_bytes
-from service.db.models import Batch, BatchEntry, BatchFace, FaceCorrection
+from service.db.models import Batch, BatchEntry, BatchFace, FaceCorrection, Identity
 from service.gallery.enrollment import PreparedFace, enroll
 from service.gallery.gallery import Gallery
 from service.metrics import ServiceMetrics
@@ -242,31 +242,13 @@ class BatchService:
             entry = session.get(BatchEntry, face.entry_id)
             assert entry is not None
             confidence = _confidence_for(session, face, identity.id) if identity is not None else None
-            batch_queries.record_correction(
-                session,
-                FaceCorrection(
-                    batch_id=batch_id,
-                    face_id=face.id,
-                    domain=domain,
-                    token_id=change.token_id,
-                    old_identity_id=face.identity_id,
-                    old_person=face.person,
-                    new_identity_id=identity.id if identity else None,
-                    new_person=identity.name if identity else None,
-                    added_face_id=added,
-                ),
-            )
-            face.identity_id = identity.id if identity else None
-            face.person = identity.name if identity else None
-            face.confidence = confidence
-            face.corrected = True
-            if face.face_number == 0:
-                batch_queries.set_primary(session, entry.id, identity is not None, face.person, confidence)
+            before = face.person
+            relabel(session, face, identity, confidence, change.token_id, added)
             session.flush()
-            _refresh_summary(session, batch_id)
+            refresh_summary(session, batch_id)
             logger.info(
                 "face corrected batch=%s entry=%d face=%d from=%r to=%r token=%s",
-                batch_id, entry_index, face_number, face.person, identity.name if identity else None, change.token_id,
+                batch_id, entry_index, face_number, before, face.person, change.token_id,
             )  # fmt: skip
         with self.sessions() as session:
             batch = batch_queries.get_batch(session, domain, batch_id)
@@ -327,7 +309,39 @@ def _confidence_for(session: Session, face: BatchFace, identity_id: int) -> floa
     return rounded_confidence(similarity)
 
 
-def _refresh_summary(session: Session, batch_id: str) -> None:
+def relabel(
+    session: Session,
+    face: BatchFace,
+    identity: Identity | None,
+    confidence: float | None,
+    token_id: int | None,
+    added_face_id: int | None = None,
+) -> None:
+    """Decide who a stored face is, recording the correction; the entry's primary result follows its largest
+    face. The caller refreshes the batch summary."""
+    batch_queries.record_correction(
+        session,
+        FaceCorrection(
+            batch_id=face.batch_id,
+            face_id=face.id,
+            domain=face.domain,
+            token_id=token_id,
+            old_identity_id=face.identity_id,
+            old_person=face.person,
+            new_identity_id=identity.id if identity else None,
+            new_person=identity.name if identity else None,
+            added_face_id=added_face_id,
+        ),
+    )
+    face.identity_id = identity.id if identity else None
+    face.person = identity.name if identity else None
+    face.confidence = confidence
+    face.corrected = True
+    if face.face_number == 0:
+        batch_queries.set_primary(session, face.entry_id, identity is not None, face.person, confidence)
+
+
+def refresh_summary(session: Session, batch_id: str) -> None:
     """Recompute a batch's stored summary figures from its entries and faces (after a correction)."""
     summary = summarize(
         batch_queries.primary_results(session, batch_id), batch_queries.persons_in_order(session, batch_id)

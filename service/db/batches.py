@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
@@ -295,3 +296,57 @@ def face_export_page(session: Session, batch_id: str, after: int | None, limit: 
         query = query.where(BatchFace.id > after)
     rows = session.execute(query).all()
     return [tuple(row[1:]) for row in rows], (rows[-1][0] if rows else None)
+
+
+def unknown_faces(
+    session: Session,
+    domain: str,
+    *,
+    batch_ids: list[str] | None = None,
+    since: datetime | None = None,
+    limit: int,
+) -> list[Any]:
+    """The domain's unrecognised batch faces that kept an embedding, newest first (at most ``limit``), with
+    their batch, entry and stored quality; optionally only of some batches or since a time."""
+    query = (
+        select(
+            BatchFace.id,
+            BatchFace.batch_id,
+            BatchFace.face_number,
+            BatchFace.embedding,
+            BatchFace.quality,
+            BatchFace.crop.is_not(None).label("has_crop"),
+            BatchEntry.filename,
+            BatchEntry.position,
+            BatchEntry.timestamp,
+        )
+        .join(BatchEntry, BatchEntry.id == BatchFace.entry_id)
+        .where(
+            BatchFace.domain == domain,
+            BatchFace.identity_id.is_(None),
+            BatchFace.embedding.is_not(None),
+            BatchFace.dismissed.is_(False),
+        )
+        .order_by(BatchEntry.timestamp.desc(), BatchFace.id.desc())
+        .limit(limit)
+    )
+    if batch_ids is not None:
+        query = query.where(BatchFace.batch_id.in_(batch_ids))
+    if since is not None:
+        query = query.where(BatchEntry.timestamp >= since)
+    return list(session.execute(query).all())
+
+
+def faces_by_id(session: Session, domain: str, face_ids: list[int]) -> list[BatchFace]:
+    """Batch faces of this domain by id (ids of other domains or none are left out)."""
+    return list(session.scalars(select(BatchFace).where(BatchFace.domain == domain, BatchFace.id.in_(face_ids))))
+
+
+def entry_index(session: Session, entry: BatchEntry) -> int:
+    """An entry's index in its batch log's ``entries`` (upload order)."""
+    before = session.scalar(
+        select(func.count())
+        .select_from(BatchEntry)
+        .where(BatchEntry.batch_id == entry.batch_id, BatchEntry.position < entry.position)
+    )
+    return int(before or 0)

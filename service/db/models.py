@@ -206,6 +206,7 @@ class BatchFace(Base):
     person: Mapped[str | None] = mapped_column(String(255), nullable=True)  # their name when decided
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     corrected: Mapped[bool] = mapped_column(Boolean, default=False)
+    dismissed: Mapped[bool] = mapped_column(Boolean, default=False)  # "not a face" / ignored when grouping unknowns
     crop: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # aligned 112x112 JPEG
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # 512 float32
 

@@ -71,21 +71,33 @@ def measure(candidate: FaceCandidate) -> tuple[float, float, float, float]:
 def assess(candidate: FaceCandidate, limits: QualityLimits) -> FaceQuality:
     """The quality of a detected face against ``limits``."""
     eye_distance, sharpness, yaw, pitch = measure(candidate)
-    issues = []
-    if eye_distance < limits.min_eye_distance:
-        issues.append(SMALL_FACE)
-    if candidate.det_score < limits.min_det_score and not candidate.aligned_input:
-        issues.append(LOW_DETECTION_SCORE)
-    if sharpness < limits.min_sharpness:
-        issues.append(BLURRY)
-    if limits.max_pose and max(abs(yaw), abs(pitch - LEVEL_PITCH)) > limits.max_pose:
-        issues.append(EXTREME_POSE)
-    return FaceQuality(
+    measured = FaceQuality(
         eye_distance=round(eye_distance, 1),
         det_score=round(float(candidate.det_score), 4),
         sharpness=round(sharpness, 1),
         yaw=round(yaw, 3),
         pitch=round(pitch, 3),
+    )
+    return judge(measured, limits, aligned_input=candidate.aligned_input)
+
+
+def judge(measured: FaceQuality, limits: QualityLimits, *, aligned_input: bool = False) -> FaceQuality:
+    """Measures (taken earlier, e.g. stored with a batch face) judged against ``limits``."""
+    issues = []
+    if measured.eye_distance < limits.min_eye_distance:
+        issues.append(SMALL_FACE)
+    if measured.det_score < limits.min_det_score and not aligned_input:
+        issues.append(LOW_DETECTION_SCORE)
+    if measured.sharpness < limits.min_sharpness:
+        issues.append(BLURRY)
+    if limits.max_pose and max(abs(measured.yaw), abs(measured.pitch - LEVEL_PITCH)) > limits.max_pose:
+        issues.append(EXTREME_POSE)
+    return FaceQuality(
+        eye_distance=measured.eye_distance,
+        det_score=measured.det_score,
+        sharpness=measured.sharpness,
+        yaw=measured.yaw,
+        pitch=measured.pitch,
         issues=issues,
     )
 

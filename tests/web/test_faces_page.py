@@ -280,6 +280,8 @@ def test_the_people_page_links_to_where_each_person_appears(
     assert rose_face["person"] == "rose_leslie"
     sign_in(page, live_server, admin)
     page.get_by_role("link", name="People").click()
+    expect(page.locator("#people img.thumb")).to_have_count(5)
+    shot(page, "people")
     page.get_by_role("link", name="Appearances of rose_leslie").click()
 
     expect(page.get_by_role("heading", name="Appearances of rose_leslie")).to_be_visible()
