@@ -232,6 +232,8 @@ class BatchService:
                 )
             face_id, filename = face.id, entry.filename
             embedding, crop, det_score = face.embedding, face.crop, face.det_score
+            # Before the face may join their gallery: afterwards it would match itself.
+            confidence = _confidence_for(session, face, identity.id) if identity is not None else None
         added = None
         if change.add_to_gallery and identity is not None and embedding is not None and crop is not None:
             added = self._add_to_gallery(domain, identity.id, face_id, filename, embedding, crop, det_score)
@@ -241,7 +243,6 @@ class BatchService:
                 raise _not_found(batch_id)
             entry = session.get(BatchEntry, face.entry_id)
             assert entry is not None
-            confidence = _confidence_for(session, face, identity.id) if identity is not None else None
             before = face.person
             relabel(session, face, identity, confidence, change.token_id, added)
             session.flush()

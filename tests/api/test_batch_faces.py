@@ -356,3 +356,15 @@ def test_every_face_reports_its_quality_measures(client: httpx.Client, enrolled:
         assert set(face["quality"]) == {"eye_distance", "det_score", "sharpness", "yaw", "pitch", "issues"}
         assert face["quality"]["issues"] == []
         assert face["quality"]["eye_distance"] > 8
+
+
+def test_a_face_added_to_the_gallery_keeps_the_confidence_it_had_before_it_matched_itself(
+    client: httpx.Client, enrolled: dict[str, int], admin: str
+) -> None:
+    batch_id = recognize(client, admin, KIT_WITH_ROSE)["batch_id"]
+    face = log_of(client, admin, batch_id)["entries"][0]["faces"][1]
+    matched = {m["identity_id"] for m in face["matches"]}
+    stranger = next(identity for identity in enrolled.values() if identity not in matched)
+    entry = correct(client, admin, batch_id, 0, 1, identity_id=stranger, add_to_gallery=True).json()
+    # Its similarity to the person's gallery as it was, not to the copy of itself just added.
+    assert entry["faces"][1]["confidence"] < 50
