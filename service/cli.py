@@ -545,3 +545,81 @@ def identities_list(settings: Settings, domain: str, query: str | None) -> None:
         _warn_if_no_people(engine, domain, "is the domain misspelt?")
     finally:
         engine.dispose()
+
+
+@main.group()
+def unknown() -> None:
+    """Faces nobody was recognised as, grouped into people."""
+
+
+def _cluster_of(services: Services, domain: str, batch_id: str, cluster_id: str) -> list[int]:
+    from service.common.errors import NotFoundError
+
+    for cluster in services.unknown.clusters(domain, batch_ids=[batch_id]).clusters:
+        if cluster.cluster_id == cluster_id:
+            return [face.face_id for face in cluster.faces]
+    raise NotFoundError(f"No unknown group {cluster_id} in batch {batch_id} (see `facerec unknown list`)")
+
+
+@unknown.command("list")
+@click.option("--batch", "batch_id", required=True, help="the batch whose unknown faces are grouped")
+@domain_option("the tenant that owns the batch")
+@click.pass_obj
+def unknown_list(settings: Settings, batch_id: str, domain: str) -> None:
+    """Print the unknown faces of a batch grouped into people, biggest group first."""
+    from service.common.errors import ServiceError
+
+    services = _local_services(settings, domain, "every face of its batches is unknown")
+    try:
+        found = services.unknown.clusters(domain, batch_ids=[batch_id])
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        _close(services)
+    for cluster in found.clusters:
+        photos = ", ".join(f"{face.filename}#{face.face}" for face in cluster.faces)
+        click.echo(f"group {cluster.cluster_id}: {_plural(cluster.size, 'face')}: {photos}")
+    click.echo(f"{_plural(len(found.clusters), 'group')} of {_plural(found.faces_considered, 'unknown face')}")
+
+
+@unknown.command("name")
+@click.argument("cluster_id")
+@click.option("--batch", "batch_id", required=True, help="the batch the group was listed for")
+@click.option("--name", default=None, help="a new person's name")
+@click.option("--identity", "identity_id", type=int, default=None, help="an enrolled person's id instead")
+@click.option("--force", is_flag=True, help="enroll a new person even if the faces look like someone enrolled")
+@domain_option("the tenant that owns the batch")
+@click.pass_obj
+def unknown_name(
+    settings: Settings,
+    cluster_id: str,
+    batch_id: str,
+    name: str | None,
+    identity_id: int | None,
+    force: bool,
+    domain: str,
+) -> None:
+    """Name group CLUSTER_ID of a batch: enroll the person from its faces and relabel the batch."""
+    from service.batches.unknown import Naming
+    from service.common.errors import ServiceError
+
+    services = _local_services(settings, domain, "enrolling starts a new gallery")
+    try:
+        faces = _cluster_of(services, domain, batch_id, cluster_id)
+        named = services.unknown.name(domain, Naming(faces, name, identity_id, force))
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        _close(services)
+    click.echo(
+        f"named {_plural(named.named, 'face')} {named.identity.name!r} (id {named.identity.id}); "
+        f"{_plural(len(named.enrolled), 'face')} enrolled"
+    )
+    for refused in named.rejected:
+        click.echo(f"  not enrolled: {refused.filename}: {refused.error}")
+
+
+def _close(services: Services) -> None:
+    services.runner.shutdown()
+    services.gallery.close()  # saves the indexes this command changed
+    services.engine.dispose()

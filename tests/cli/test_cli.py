@@ -299,3 +299,38 @@ def test_enroll_refuses_a_person_who_looks_like_someone_enrolled(env: dict[str, 
     code, output = run(env, "enroll", str(second), "--domain", "example.com")
     assert code == 1
     assert "President: The face in obama2.jpg looks like 'Barack Obama'" in output
+
+
+def test_unknown_faces_are_listed_in_groups_and_a_group_named_from_the_cli(env: dict[str, str], tmp_path: Path) -> None:
+    photos = tmp_path / "batch"
+    photos.mkdir()
+    for source in [*(KNN / "train" / "obama").iterdir(), *(KNN / "train" / "biden").iterdir()]:
+        shutil.copy(source, photos / source.name)
+    # Someone enrolled, so the batch is recognised against a gallery (nobody in it is Obama or Biden).
+    assert (
+        run(
+            env,
+            "enroll",
+            str(people_folder(tmp_path, {"Alex": [KNN / "train" / "alex_lacamoire" / "img1.jpg"]})),
+            "--domain",
+            "example.com",
+        )[0]
+        == 0
+    )
+    code, output = run(env, "recognize", str(photos), "--domain", "example.com")
+    batch_id = next(line.split()[1].rstrip(":") for line in output.splitlines() if line.startswith("batch "))
+    code, output = run(env, "unknown", "list", "--batch", batch_id, "--domain", "example.com")
+    assert code == 0, output
+    groups = [line for line in output.splitlines() if line.startswith("group ")]
+    assert len(groups) == 2
+    obama = next(line for line in groups if "obama" in line)
+    assert "2 faces" in obama
+    assert "biden" not in obama
+    cluster_id = obama.split()[1].rstrip(":")
+    code, output = run(
+        env, "unknown", "name", cluster_id, "--batch", batch_id, "--name", "Barack Obama", "--domain", "example.com"
+    )
+    assert code == 0, output
+    assert "named 2 faces 'Barack Obama'" in output
+    code, output = run(env, "unknown", "list", "--batch", batch_id, "--domain", "example.com")
+    assert "1 group of 2 unknown faces" in output
