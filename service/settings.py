@@ -15,6 +15,7 @@ from pydantic_settings import (
 )
 
 from service.db.session import resolve_sqlite_url
+from service.recognition.detection_policy import DetectionPolicy
 from service.recognition.models import CPU_PROVIDER, available_providers, provider_names, unknown_providers
 from service.recognition.quality import QualityLimits
 
@@ -69,6 +70,21 @@ class Settings(BaseSettings):
 
     # Recognition
     det_size: int = Field(default=640, ge=160, le=1920, description="detector input side in pixels")
+    det_fine_size: int = Field(
+        default=1280,
+        ge=0,
+        le=2560,
+        description="a finer detection pass at this input for large photos with small or no faces (0: never)",
+    )
+    det_fine_min_side: int = Field(
+        default=1280, ge=0, description="photos (decoded long side) at least this large may get the finer pass"
+    )
+    det_small_face: float = Field(
+        default=24.0, ge=0, description="faces smaller than this (pixels, at the first pass's scale) trigger it"
+    )
+    det_border_retry: bool = Field(
+        default=True, description="search a photo with no face, or one face filling it, again inside a border"
+    )
     det_threshold: float = Field(default=0.5, gt=0, lt=1, description="minimum face detection score")
     match_threshold: float = Field(
         default=70.0, ge=0, le=100, description="confidence (0-100) at which a match counts as recognised"
@@ -270,4 +286,14 @@ class Settings(BaseSettings):
             min_det_score=self.det_threshold,
             min_sharpness=self.recognize_min_sharpness,
             max_pose=self.recognize_max_pose,
+        )
+
+    @property
+    def detection_policy(self) -> DetectionPolicy:
+        """When detection looks again: a bordered retry for close crops, a finer pass for crowds."""
+        return DetectionPolicy(
+            border_retry=self.det_border_retry,
+            fine_size=self.det_fine_size,
+            fine_min_side=self.det_fine_min_side,
+            small_face=self.det_small_face,
         )

@@ -50,6 +50,8 @@ def _entries_table() -> sa.Table:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("batch_entries") as batch:
+        batch.add_column(sa.Column("detection", sa.String(length=32), nullable=True))
     op.create_table(
         "batch_faces",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -197,3 +199,5 @@ def downgrade() -> None:
     op.drop_index("ix_batch_faces_entry", table_name="batch_faces")
     op.drop_index("ix_batch_faces_batch_id", table_name="batch_faces")
     op.drop_table("batch_faces")
+    with op.batch_alter_table("batch_entries") as batch:
+        batch.drop_column("detection")

@@ -70,6 +70,7 @@ class _Detected:
     candidates: list[FaceCandidate]  # the faces that will be recognised
     seconds: float
     found: int  # faces detected, including those beyond the limits
+    passes: str  # the detection passes it took, e.g. "640" or "640+1280"
 
 
 @dataclass(slots=True)
@@ -218,15 +219,16 @@ def recognize_photos(
             decoded = time.perf_counter()
             observe.stage("decode", decoded - started)
             # Largest faces first: the limits keep the ones a person would look at and count the rest.
-            kept, found = model.detect_largest(image, limits.max_faces_per_photo)
+            detection = model.find_faces(image, limits.max_faces_per_photo)
         except ImageError as exc:
             return _Refused(filename, str(exc))
         finally:
             budget.skip(position)  # no-op once admitted; lets the next photos on if this one failed before
         finished = time.perf_counter()
         observe.stage("detect", finished - decoded)
-        logger.debug("photo detected %s file=%r faces=%d", log_label, filename, found)
-        return _Detected(position, filename, kept, finished - started, found=found)
+        found = detection.found
+        logger.debug("photo detected %s file=%r faces=%d passes=%s", log_label, filename, found, detection.passes)
+        return _Detected(position, filename, detection.candidates, finished - started, found, detection.passes)
 
     faces_left = limits.max_faces_per_batch
     finished_at: list[datetime] = []
@@ -274,6 +276,7 @@ def recognize_photos(
             face_count=item.found,
             processing_time_ms=elapsed_ms,
             faces=faces,
+            detection=item.passes,
             crops=[crop_jpeg(c.crop) for c in item.candidates] if keep_faces else None,
             embeddings=embeddings[cursor - len(faces) : cursor] if keep_faces else None,
         )

@@ -37,6 +37,7 @@ def _entry_row(entry: EntryResult) -> BatchEntry:
         match3_confidence=matches[2].confidence if matches[2] else None,
         face_count=entry.face_count,
         processing_time_ms=entry.processing_time_ms,
+        detection=entry.detection or None,
         faces=[],  # every face is a batch_faces row
     )
 

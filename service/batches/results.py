@@ -56,6 +56,7 @@ class EntryResult:
     face_count: int
     processing_time_ms: int
     faces: list[FaceResult]
+    detection: str = ""  # the detection passes the photo took ("640", "640+border", "640+1280")
     crops: list[bytes] | None = None  # each face's aligned crop (JPEG), when batch faces are kept
     embeddings: np.ndarray | None = None  # each face's embedding (n x 512), when batch faces are kept
 

@@ -28,6 +28,7 @@ class EntryMetadata(Struct, omit_defaults=True):
     # Only when a face limit was reached: how many of the faces were recognised, and a note saying so.
     faces_recognized: int | None = None
     note: str | None = None
+    detection: str | None = None  # the detection passes the photo took: "640", "640+border", "640+1280"
 
 
 class FaceView(FaceResult, frozen=True, kw_only=True):
@@ -193,6 +194,7 @@ def entry_view(entry: BatchEntry, batch: Batch, face_rows: list[Any]) -> EntryVi
                 if limited
                 else None
             ),
+            detection=entry.detection,
         ),
         faces=faces,
         people=people_in(faces),

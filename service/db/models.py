@@ -173,6 +173,7 @@ class BatchEntry(Base):
     match3_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     face_count: Mapped[int] = mapped_column(Integer)
     processing_time_ms: Mapped[int] = mapped_column(Integer)
+    detection: Mapped[str | None] = mapped_column(String(32), nullable=True)  # passes taken, e.g. "640+1280"
     # Before migration 0005 every face's box and matches were kept here; they are now rows of batch_faces.
     faces: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 

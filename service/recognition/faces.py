@@ -15,6 +15,7 @@ from insightface.model_zoo.scrfd import SCRFD
 from insightface.utils.face_align import arcface_dst
 from PIL import Image
 
+from service.recognition.detection_policy import DetectionPolicy
 from service.recognition.images import DecodedImage, ImageError
 from service.recognition.models import (
     CPU_PROVIDER,
@@ -70,6 +71,34 @@ def _session(path: Path, threads: int, providers: Sequence[str]) -> ort.Inferenc
     return session
 
 
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """The faces of a photo: the largest aligned, how many in all, and the passes that found them."""
+
+    candidates: list[FaceCandidate]
+    found: int
+    passes: str  # "640"; "640+border" for a close crop searched again in a border; "640+1280" with a finer pass
+
+
+def merge_detections(
+    boxes: np.ndarray, points: np.ndarray, more_boxes: np.ndarray, more_points: np.ndarray, overlap: float = 0.4
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two passes' faces as one list: where boxes of both overlap (intersection over union above ``overlap``)
+    the higher score is kept."""
+    all_boxes = np.concatenate([boxes, more_boxes]) if len(more_boxes) else boxes
+    all_points = np.concatenate([points, more_points]) if len(more_points) else points
+    if not len(all_boxes):
+        return all_boxes, all_points
+    keep = cv2.dnn.NMSBoxes(
+        [[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])] for b in all_boxes],
+        [float(b[4]) for b in all_boxes],
+        0.0,
+        overlap,
+    )
+    chosen = np.asarray(keep, dtype=np.int64).reshape(-1)
+    return all_boxes[chosen], all_points[chosen]
+
+
 def detector_input_size(width: int, height: int, det_size: int) -> tuple[int, int]:
     """The SCRFD input (width, height) for a photo: its long side scaled to ``det_size`` (rounded up to a multiple
     of 32), the short side in proportion, each padded up to a multiple of 32 (SCRFD's largest stride)."""
@@ -116,6 +145,7 @@ class FaceModel:
         embed_batch_size: int = 32,
         min_image_side: int = 16,
         max_aspect_ratio: float = 20.0,
+        policy: DetectionPolicy | None = None,
     ) -> None:
         self.name = pack.name
         self.providers = check_providers(providers)
@@ -123,6 +153,7 @@ class FaceModel:
         self.min_image_side = min_image_side
         self.max_aspect_ratio = max_aspect_ratio
         self.det_threshold = det_threshold
+        self.policy = policy or DetectionPolicy()
         self.embed_batch_size = embed_batch_size
         self.detector_threads = max(1, min(detector_threads or 1, threads))
         self.pipeline_workers = max(1, threads // self.detector_threads)
@@ -149,13 +180,14 @@ class FaceModel:
             self._detector.detect(np.zeros((size[1], size[0], 3), dtype=np.uint8), input_size=size)
         self.embed([np.zeros((ALIGNED_SIZE, ALIGNED_SIZE, 3), dtype=np.uint8)])
 
-    def _detector_input(self, width: int, height: int) -> tuple[int, int]:
+    def _detector_input(self, width: int, height: int, det_size: int | None = None) -> tuple[int, int]:
         """The detector input for a photo: fitted to it on the CPU, where a 640 square spent a third of the shared
         photos' detection on padding (21.0 -> 14.5 CPU ms/photo); a fixed square on other providers, where padding
         is cheap and one shape spares a kernel search (cuDNN's) per new shape."""
+        target = det_size or self.det_size
         if self.providers[0] == CPU_PROVIDER:
-            return detector_input_size(width, height, self.det_size)
-        side = detector_input_size(1, 1, self.det_size)[0]
+            return detector_input_size(width, height, target)
+        side = detector_input_size(1, 1, target)[0]
         return side, side
 
     def check_shape(self, image: DecodedImage) -> None:
@@ -183,30 +215,58 @@ class FaceModel:
 
     def detect_largest(self, image: DecodedImage, limit: int | None) -> tuple[list[FaceCandidate], int]:
         """The ``limit`` largest faces of a photo, aligned, and how many faces it holds in all."""
+        found = self.find_faces(image, limit)
+        return found.candidates, found.found
+
+    def find_faces(self, image: DecodedImage, limit: int | None) -> Detection:
+        """Every face a person looking at the photo would point at: the ``limit`` largest aligned, how many
+        there are, and which detection passes it took.
+
+        One pass at ``det_size`` finds most faces. A photo where it finds none, or one face filling the frame
+        (a close-cropped portrait), is searched again inside a border: the detector needs context around a
+        face. A photo much larger than the detector's input where it finds none, or faces near the
+        detector's lower size limit, gets a finer pass at ``policy.fine_size`` (a class or crowd photo);
+        both passes' faces are merged without duplicates.
+        """
         self.check_shape(image)
         pixels = image.pixels
-        size = self._detector_input(pixels.shape[1], pixels.shape[0])
-        try:
-            boxes, landmarks = self._detector.detect(pixels, input_size=size, det_thresh=self.det_threshold)
-        except cv2.error as exc:  # an image OpenCV cannot resize; one photo's problem, not the batch's
-            raise ImageError(f"The face detector could not process this image ({image.width}x{image.height})") from exc
-        found = len(boxes) if landmarks is not None else 0
-        areas = [max(0.0, float(b[2] - b[0])) * max(0.0, float(b[3] - b[1])) for b in boxes[:found]]
+        policy = self.policy
+        boxes, points = self._run(pixels, self.det_size, image)
+        passes = [str(self.det_size)]
+        source, offset = pixels, 0
+        aligned_input = pixels.shape[:2] == (ALIGNED_SIZE, ALIGNED_SIZE)
+        if policy.border_retry and not aligned_input and self._fills_frame(boxes, pixels):
+            border = max(pixels.shape[:2]) // 2
+            colour = [float(c) for c in cv2.mean(pixels)[:3]]
+            framed = cv2.copyMakeBorder(pixels, border, border, border, border, cv2.BORDER_CONSTANT, value=colour)
+            framed_boxes, framed_points = self._run(framed, self.det_size, image)
+            if len(framed_boxes):
+                boxes, points, source, offset = framed_boxes, framed_points, framed, border
+                passes.append("border")
+        if offset == 0 and self._needs_fine_pass(boxes, pixels):
+            fine_boxes, fine_points = self._run(pixels, policy.fine_size, image)
+            boxes, points = merge_detections(boxes, points, fine_boxes, fine_points)
+            passes.append(str(policy.fine_size))
+        count = len(boxes)
+        areas = (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0) if count else np.zeros(0)
         # Only the faces that will be used are aligned: a crowd of tiny faces must not cost an alignment each.
-        largest = sorted(range(found), key=lambda i: areas[i], reverse=True)[:limit]
+        largest = [int(i) for i in np.argsort(-areas, kind="stable")][:limit]
+        height, width = pixels.shape[:2]
         candidates = []
         for i in largest:
-            row, points = boxes[i], landmarks[i]
-            scaled_box = tuple(float(v) * image.scale for v in row[:4])
+            x1, y1, x2, y2 = (float(v) - offset for v in boxes[i, :4])
+            # A face cut by the frame is detected past it; what is reported lies inside the photo.
+            x1, x2 = (min(max(v, 0.0), float(width)) for v in (x1, x2))
+            y1, y2 = (min(max(v, 0.0), float(height)) for v in (y1, y2))
             candidates.append(
                 FaceCandidate(
-                    box=(scaled_box[0], scaled_box[1], scaled_box[2], scaled_box[3]),
-                    det_score=float(row[4]),
-                    landmarks=points * image.scale,
-                    crop=align_face(pixels, points),
+                    box=(x1 * image.scale, y1 * image.scale, x2 * image.scale, y2 * image.scale),
+                    det_score=float(boxes[i, 4]),
+                    landmarks=(points[i] - offset) * image.scale,
+                    crop=align_face(source, points[i]),
                 )
             )
-        if not found and pixels.shape[:2] == (ALIGNED_SIZE, ALIGNED_SIZE) and limit != 0:
+        if not count and aligned_input and limit != 0:
             # Already an aligned face crop: nothing for the detector to find, but the recogniser's input.
             candidates.append(
                 FaceCandidate(
@@ -217,8 +277,41 @@ class FaceModel:
                     aligned_input=True,
                 )
             )
-            found = 1
-        return candidates, found
+            count = 1
+        return Detection(candidates, count, "+".join(passes))
+
+    def _run(self, pixels: np.ndarray, det_size: int, image: DecodedImage) -> tuple[np.ndarray, np.ndarray]:
+        """SCRFD on ``pixels`` at ``det_size``: boxes with scores (n x 5) and landmarks (n x 5 x 2), in pixels."""
+        size = self._detector_input(pixels.shape[1], pixels.shape[0], det_size)
+        try:
+            boxes, landmarks = self._detector.detect(pixels, input_size=size, det_thresh=self.det_threshold)
+        except cv2.error as exc:  # an image OpenCV cannot resize; one photo's problem, not the batch's
+            raise ImageError(f"The face detector could not process this image ({image.width}x{image.height})") from exc
+        if landmarks is None or not len(boxes):
+            return np.zeros((0, 5), dtype=np.float32), np.zeros((0, 5, 2), dtype=np.float32)
+        return np.asarray(boxes, dtype=np.float32), np.asarray(landmarks, dtype=np.float32)
+
+    def _fills_frame(self, boxes: np.ndarray, pixels: np.ndarray) -> bool:
+        """No face, or one face that fills the photo: a close crop the detector may have misread."""
+        if len(boxes) == 0:
+            return True
+        if len(boxes) > 1:
+            return False
+        height, width = pixels.shape[:2]
+        x1, y1, x2, y2 = boxes[0, :4]
+        return bool((x2 - x1) >= self.policy.fill_ratio * width or (y2 - y1) >= self.policy.fill_ratio * height)
+
+    def _needs_fine_pass(self, boxes: np.ndarray, pixels: np.ndarray) -> bool:
+        """A photo much larger than the detector's input where it found nothing, or faces near its lower limit."""
+        policy = self.policy
+        long_side = max(pixels.shape[:2])
+        if not policy.fine_size or long_side < policy.fine_min_side or policy.fine_size <= self.det_size:
+            return False
+        if len(boxes) == 0:
+            return True
+        # Face sizes as the first pass saw them (its input is the photo scaled to det_size).
+        sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) * (self.det_size / long_side)
+        return bool(sides.min() < policy.small_face)
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """L2-normalised embeddings of aligned crops, run through the recogniser in batches."""

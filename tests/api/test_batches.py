@@ -85,6 +85,7 @@ def test_an_entry_reports_the_primary_face_and_every_face_as_extra_detail(
         "face_count": 3,
         "processing_time_ms": entry["metadata"]["processing_time_ms"],
         "has_multiple_faces": True,
+        "detection": "640",  # #20: which detection passes the photo took
     }
     assert next(m["person"] for m in entry["top_3_matches"]) == "obama"
     assert len(entry["faces"]) == 3

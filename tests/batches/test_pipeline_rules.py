@@ -17,7 +17,7 @@ from PIL import Image
 from service.batches.pipeline import Limits, PixelBudget, prefetched, recognize_photos
 from service.batches.results import BatchOutcome
 from service.gallery.gallery import NamedMatch
-from service.recognition.faces import FaceCandidate
+from service.recognition.faces import Detection, FaceCandidate
 from service.recognition.images import BudgetExceededError, DecodedImage, ImageError
 
 BASE_WIDTH = 40  # photo i of a scenario is (BASE_WIDTH + i) pixels wide: that is how the stand-in model knows it
@@ -68,6 +68,10 @@ class StandInModel:
     def check_dimensions(self, width: int, height: int) -> None:
         if height < 20:
             raise ImageError("Image is too small to search for faces")
+
+    def find_faces(self, image: DecodedImage, limit: int | None) -> Detection:
+        candidates, found = self.detect_largest(image, limit)
+        return Detection(candidates, found, "32")
 
     def detect_largest(self, image: DecodedImage, limit: int | None) -> tuple[list[FaceCandidate], int]:
         shot = self.shots[image.width - BASE_WIDTH]
@@ -430,7 +434,7 @@ def test_every_photo_is_logged_with_its_outcome(caplog: pytest.LogCaptureFixture
     with caplog.at_level(logging.DEBUG, logger="service.batches"):
         run(shots, photos=photos)
     lines = [record.getMessage() for record in caplog.records]
-    assert "photo detected batch=test file='photo0.jpg' faces=2" in lines
+    assert "photo detected batch=test file='photo0.jpg' faces=2 passes=32" in lines
     assert any(
         line.startswith("photo processed batch=test file='photo0.jpg' faces=2 person='Ann' confidence=99.2 ms=")
         for line in lines

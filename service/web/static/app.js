@@ -50,6 +50,11 @@ function confidenceBar(confidence) {
   return el("span", { class: "bar", role: "img", "aria-label": `${confidence}%` }, fill);
 }
 
+// "1 face", "2 faces", "1 person", "3 people".
+function plural(count, one, many = `${one}s`) {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
 function formatDate(iso) {
   const date = new Date(`${iso}Z`);
   return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
@@ -287,12 +292,13 @@ function summaryStats(summary) {
   return el(
     "div",
     { class: "stats", id: "summary" },
-    stat("photos", summary.total_photos),
+    stat(summary.total_photos === 1 ? "photo" : "photos", summary.total_photos),
     stat("recognised", summary.recognized_count),
     stat("unknown", summary.unrecognized_count),
     stat("recognition rate", `${summary.recognition_rate}%`),
     stat("average confidence", summary.avg_confidence),
-    stat("people", summary.persons_list.join(", ") || "–", summary.persons_list.length > 1),
+    stat(summary.persons_list.length === 1 ? "person" : "people", summary.persons_list.join(", ") || "–",
+      summary.persons_list.length > 1),
   );
 }
 
@@ -363,6 +369,19 @@ function entriesTable(entries, previews) {
   return el("div", { class: "table-wrap" }, el("table", { id: "entries" }, el("thead", {}, head), el("tbody", {}, rows)));
 }
 
+// Sets a face box's place over a loaded photo, as fractions of its natural (EXIF-oriented) size, so the box follows
+// any display size. Returns the box's left and top as fractions.
+function placeBox(node, [x1, y1, x2, y2], img) {
+  const fraction = (value, size) => Math.max(0, Math.min(1, value / size));
+  const left = fraction(x1, img.naturalWidth);
+  const top = fraction(y1, img.naturalHeight);
+  node.style.left = `${left * 100}%`;
+  node.style.top = `${top * 100}%`;
+  node.style.width = `${(fraction(x2, img.naturalWidth) - left) * 100}%`;
+  node.style.height = `${(fraction(y2, img.naturalHeight) - top) * 100}%`;
+  return { left, top };
+}
+
 // The uploaded photo as the browser shows it, with a labelled box on every face. Boxes come in the photo's
 // EXIF-oriented pixels, which is how browsers show photos (image-orientation: from-image) and what
 // naturalWidth/naturalHeight measure, so they are placed as fractions of those and follow any display size.
@@ -375,19 +394,9 @@ function annotatedPhoto(entry, src) {
   const list = el("ol", { class: "face-boxes", "aria-label": `Faces in ${entry.filename}` }, boxes);
   const img = el("img", { alt: entry.filename, class: "photo-img" });
   const frame = el("div", { class: "photo-frame pending" }, img, list);
-  const fraction = (value, size) => Math.max(0, Math.min(1, value / size));
   img.addEventListener("load", () => {
-    const width = img.naturalWidth;
-    const height = img.naturalHeight;
     entry.faces.forEach((face, index) => {
-      const [x1, y1, x2, y2] = face.box;
-      const left = fraction(x1, width);
-      const top = fraction(y1, height);
-      const style = boxes[index].style;
-      style.left = `${left * 100}%`;
-      style.top = `${top * 100}%`;
-      style.width = `${(fraction(x2, width) - left) * 100}%`;
-      style.height = `${(fraction(y2, height) - top) * 100}%`;
+      const { left, top } = placeBox(boxes[index], face.box, img);
       boxes[index].dataset.below = String(top < 0.1);
       boxes[index].classList.toggle("label-end", left > 0.6);
     });
@@ -468,7 +477,7 @@ function renderRecognize() {
     if (files.length > config.maxBatch) {
       fill(feedback, errorBox(`At most ${config.maxBatch} photos per batch; ${files.length} were chosen.`));
     }
-    chosen.textContent = files.length ? `${files.length} photo(s) chosen.` : "No photos chosen.";
+    chosen.textContent = files.length ? `${plural(files.length, "photo")} chosen.` : "No photos chosen.";
     submit.disabled = !files.length || files.length > config.maxBatch;
   };
   input.addEventListener("change", () => choose(input.files));
@@ -626,7 +635,7 @@ async function renderBatches(params) {
     { class: "row" },
     offset > 0 ? el("a", { class: "button secondary", href: pageLink(Math.max(0, offset - PAGE_SIZE)), text: "Newer" }) : null,
     offset + PAGE_SIZE < page.total ? el("a", { class: "button secondary", href: pageLink(offset + PAGE_SIZE), text: "Older" }) : null,
-    el("span", { class: "muted", id: "batch-count", text: person ? `${page.total} batch(es) with ${personName}` : `${page.total} batch(es)` }),
+    el("span", { class: "muted", id: "batch-count", text: person ? `${plural(page.total, "batch", "batches")} with ${personName}` : plural(page.total, "batch", "batches") }),
   );
   const personInput = el("input", { id: "batch-person", type: "search", name: "person", value: personName, placeholder: "a person's name" });
   const personForm = el(
@@ -777,6 +786,248 @@ function correctionDialog({ entry, face, faceIndex, people, save, closed }) {
   select.focus();
 }
 
+// ----- unknown people of a batch -------------------------------------------------------------------
+// The API takes "barack  obama" and "Barack Obama" for one name (case, spacing, Unicode form); so does the page.
+function nameKey(name) {
+  return name.normalize("NFKC").trim().replace(/\s+/g, " ").toLowerCase();
+}
+
+const CLUSTERS_SHOWN = 20; // groups shown before "Show all"
+const CROPS_SHOWN = 12; // faces of a group shown before "Show all"
+
+// The batch's unrecognised faces grouped into people, biggest group first. An admin names a group (a new person,
+// or an enrolled one picked from the suggestions), leaves single faces out of it first (×), or dismisses faces
+// that are not a face or nobody to name; a user only sees the groups. ``changed`` reloads the batch's entries.
+function unknownPeoplePanel(batchId, admin, changed) {
+  const status = el("div", { id: "unknown-status", tabindex: "-1" });
+  const intro = el("p", { class: "muted", id: "unknown-intro" });
+  const list = el("ol", { class: "clusters", id: "clusters", "aria-labelledby": "unknown-title" });
+  const more = el("div", { class: "row" });
+  const datalist = admin ? el("datalist", { id: "people-names" }) : null;
+  const section = el(
+    "section",
+    { class: "card unknown-people", id: "unknown-people", "aria-labelledby": "unknown-title", hidden: true },
+    el("h2", { id: "unknown-title", text: "Unknown people" }),
+    intro,
+    status,
+    list,
+    more,
+    datalist,
+  );
+  let people = null; // the domain's people: suggestions, and whether a typed name is someone enrolled
+  let showAll = false;
+  let acted = false; // once something was named or dismissed, an empty panel says so instead of vanishing
+  let clusters = [];
+
+  async function loadPeople() {
+    if (!admin) return;
+    try {
+      people = (await api("/api/identities?limit=500")).identities;
+    } catch {
+      people = people || [];
+    }
+    fill(datalist, people.map((p) => el("option", { value: p.name })));
+  }
+
+  function told(node) {
+    fill(status, node);
+    status.focus({ preventScroll: false });
+  }
+
+  async function load() {
+    let answer;
+    try {
+      answer = await api(`/api/batch-photos/logs/${encodeURIComponent(batchId)}/unknown-faces`);
+    } catch (err) {
+      section.hidden = false;
+      fill(list);
+      fill(more);
+      return fill(intro, errorBox(`The unknown faces could not be grouped: ${err.message}`));
+    }
+    clusters = answer.clusters;
+    section.hidden = !clusters.length && !acted;
+    const faces = clusters.reduce((sum, cluster) => sum + cluster.size, 0);
+    const capped = answer.faces_considered >= answer.limit ? ` Only the newest ${answer.limit} unknown faces are grouped.` : "";
+    intro.textContent = !clusters.length
+      ? "No unknown faces left in this batch."
+      : `${plural(faces, "face")} nobody was recognised on, grouped by who they look like: ${plural(clusters.length, "group")}, ` +
+        `the biggest first.${admin
+          ? " Name a group to enroll the person and label these faces; leave out (×) a face that is someone else first."
+          : " An admin can name them."}${capped}`;
+    draw();
+  }
+
+  function draw() {
+    const shown = showAll ? clusters : clusters.slice(0, CLUSTERS_SHOWN);
+    fill(list, shown.map((cluster, index) => clusterRow(cluster, index)));
+    fill(more, clusters.length > shown.length
+      ? el("button", { type: "button", class: "secondary", text: `Show all ${clusters.length} groups`,
+        onclick: () => { showAll = true; draw(); } })
+      : null);
+  }
+
+  async function dismiss(ids, message) {
+    try {
+      await api("/api/unknown-faces/dismiss", { method: "POST", json: { face_ids: ids } });
+    } catch (err) {
+      return told(errorBox(err.message));
+    }
+    acted = true;
+    await load();
+    told(el("p", { class: "notice", text: message }));
+  }
+
+  function clusterRow(cluster, index) {
+    const label = `Unknown person ${index + 1}`;
+    const included = new Set(cluster.faces.map((face) => face.face_id));
+    const feedback = el("div", { class: "cluster-feedback" });
+    let wholeGroup = false;
+    const cropsList = el("ul", { class: "face-cards cluster-faces", "aria-label": `Faces of ${label}` });
+    const nameButton = admin ? el("button", { type: "submit", text: "Name" }) : null;
+    const ignoreButton = admin ? el("button", { type: "button", class: "secondary", text: "Not a face / ignore" }) : null;
+
+    const sync = () => {
+      if (nameButton) nameButton.disabled = !included.size;
+      if (ignoreButton) ignoreButton.disabled = !included.size;
+    };
+
+    const faceItem = (face) => {
+      const what = `face ${face.face + 1} of ${face.filename}`;
+      const img = apiImage(face.crop_url, `Face ${face.face + 1} of ${face.filename}`, "crop");
+      const item = el("li", { class: "face-card cluster-face", "data-face": String(face.face_id) }, img,
+        el("button", {
+          type: "button",
+          class: "link filename small",
+          text: face.filename,
+          title: "Show this face in the batch",
+          onclick: () => {
+            const card = document.getElementById(`face-${face.face_id}`);
+            if (!card) return;
+            for (const other of main.querySelectorAll(".face-card.highlight")) other.classList.remove("highlight");
+            card.classList.add("highlight");
+            card.scrollIntoView({ block: "center" });
+          },
+        }));
+      if (!admin) return item;
+      const leaveOut = el("button", { type: "button", class: "leave-out", text: "×", "aria-label": `Leave out ${what}`,
+        title: "Leave this face out of the group" });
+      leaveOut.addEventListener("click", () => {
+        const out = included.has(face.face_id);
+        if (out) included.delete(face.face_id);
+        else included.add(face.face_id);
+        item.classList.toggle("left-out", out);
+        leaveOut.textContent = out ? "↺" : "×";
+        leaveOut.setAttribute("aria-label", `${out ? "Put back" : "Leave out"} ${what}`);
+        leaveOut.title = out ? "Put this face back in the group" : "Leave this face out of the group";
+        sync();
+      });
+      item.append(leaveOut, el("button", {
+        type: "button",
+        class: "link small not-face",
+        text: "Not a face",
+        "aria-label": `Not a face: ${what}`,
+        onclick: () => dismiss([face.face_id], `Face ${face.face + 1} of ${face.filename} was dismissed: it stays in the batch as Unknown.`),
+      }));
+      return item;
+    };
+
+    const drawCrops = () => {
+      const faces = wholeGroup ? cluster.faces : cluster.faces.slice(0, CROPS_SHOWN);
+      fill(cropsList, faces.map(faceItem), cluster.faces.length > faces.length
+        ? el("li", { class: "more-faces" }, el("button", { type: "button", class: "secondary small",
+          text: `Show all ${cluster.faces.length} faces`, onclick: () => { wholeGroup = true; drawCrops(); } }))
+        : null);
+    };
+    drawCrops();
+
+    const row = el(
+      "li",
+      { class: "cluster", "data-cluster": cluster.cluster_id, "aria-label": label },
+      el("h3", { class: "cluster-title" }, label, el("span", { class: "muted small", text: ` · ${plural(cluster.size, "face")}` })),
+      cropsList,
+    );
+    if (!admin) return row;
+
+    const inputId = `cluster-name-${cluster.cluster_id}`;
+    const input = el("input", { id: inputId, type: "text", list: "people-names", autocomplete: "off", maxlength: 255,
+      placeholder: "A new name, or someone enrolled" });
+
+    async function name({ identityId, force = false } = {}) {
+      const ids = cluster.faces.map((face) => face.face_id).filter((faceId) => included.has(faceId));
+      if (!ids.length) return fill(feedback, errorBox("Every face is left out: put one back to name the group."));
+      const typed = input.value.trim();
+      const body = { face_ids: ids };
+      if (identityId !== undefined) body.identity_id = identityId;
+      else {
+        if (!typed) {
+          input.focus();
+          return fill(feedback, errorBox("Type who this is first."));
+        }
+        const known = (people || []).find((p) => nameKey(p.name) === nameKey(typed));
+        if (known) body.identity_id = known.id;
+        else body.name = typed;
+      }
+      if (force) body.force = true;
+      nameButton.disabled = true;
+      fill(feedback, el("p", { class: "muted", text: "Naming…" }));
+      let answer;
+      try {
+        answer = await api("/api/unknown-faces/name", { method: "POST", json: body });
+      } catch (err) {
+        nameButton.disabled = false;
+        return fill(feedback, namingRefused(err, typed));
+      }
+      acted = true;
+      await changed();
+      await Promise.all([loadPeople(), load()]);
+      const who = answer.identity;
+      const gallery = answer.enrolled.length
+        ? `; ${plural(answer.enrolled.length, "face")} joined ${who.name}'s gallery`
+        : "";
+      told(el("div", { class: "notice" },
+        el("p", {}, `${plural(answer.named, "face")} named ${who.name}${gallery}. `,
+          el("a", { href: `#/people/${who.id}`, text: `Open ${who.name}` })),
+        answer.rejected.length
+          ? el("ul", { class: "report" }, answer.rejected.map((r) =>
+            el("li", {}, el("b", { text: r.filename }), `: ${plainReason(r.error)} (still labelled ${who.name})`)))
+          : null));
+    }
+
+    // A 409: the faces look like someone enrolled, or the name is taken; the ways on, as buttons.
+    function namingRefused(err, typed) {
+      const existing = err.body && err.body.existing;
+      if (err.status !== 409 || !existing) return errorBox(err.message);
+      const lookAlike = existing.confidence !== undefined && existing.confidence !== null;
+      const them = el("button", { type: "button", class: "secondary", text: `They are ${existing.name}`,
+        onclick: () => name({ identityId: existing.id }) });
+      if (!lookAlike) {
+        return conflictBox(`A person named ${existing.name} already exists. Are these faces theirs?`, existing, [them]);
+      }
+      return conflictBox(`${looksLikeText(existing, "These faces")} Name them ${existing.name}, or enroll ${typed} anyway.`,
+        existing, [them, el("button", { type: "button", text: `Name them ${typed} anyway`, onclick: () => name({ force: true }) })]);
+    }
+
+    ignoreButton.addEventListener("click", () => {
+      const ids = cluster.faces.map((face) => face.face_id).filter((faceId) => included.has(faceId));
+      dismiss(ids, `${plural(ids.length, "face")} of ${label} dismissed: they stay in the batch as Unknown.`);
+    });
+    row.append(
+      el("form", { class: "row cluster-form", onsubmit: (event) => { event.preventDefault(); name(); } },
+        el("label", { for: inputId, text: "Who is this?" }), input, nameButton, ignoreButton),
+      feedback,
+    );
+    return row;
+  }
+
+  return {
+    section,
+    load: async () => {
+      await Promise.all([loadPeople(), load()]);
+    },
+    reload: load,
+  };
+}
+
 async function renderBatch(batchId, params) {
   const title = `Batch ${batchId}`;
   render(title, el("p", { class: "muted", text: "Loading…" }));
@@ -800,6 +1051,16 @@ async function renderBatch(batchId, params) {
     el("option", { value: "unknown", text: "Unknown" }),
   );
   const personFilter = el("select", { id: "person-filter", onchange: () => show() });
+  // Naming a group of unknown faces relabels the batch's entries: the log is read again.
+  const unknown = unknownPeoplePanel(batchId, admin, async () => {
+    people = null;
+    try {
+      log = await api(path);
+    } catch (err) {
+      return fill(status, errorBox(err.message));
+    }
+    refresh();
+  });
 
   function show() {
     const which = filter.value;
@@ -848,6 +1109,7 @@ async function renderBatch(batchId, params) {
         if (choice.add_to_gallery) people = null; // face counts changed
         saved = true;
         refresh();
+        unknown.reload(); // the face may have joined or left the unknown ones
         const now = updated.faces[faceIndex];
         fill(status, el("p", { class: "notice", text:
           `Face ${faceIndex + 1} of ${entry.filename} is now ${now.person}${choice.add_to_gallery ? ", and was added to their gallery" : ""}.` }));
@@ -867,11 +1129,13 @@ async function renderBatch(batchId, params) {
     el("div", { class: "row" },
       el("label", { for: "filter", text: "Show" }), filter,
       el("label", { for: "person-filter", text: "with person" }), personFilter),
+    unknown.section,
     status,
     tableHolder,
     rejectedList(log.errors),
   );
   refresh();
+  await unknown.load();
   const wanted = params && params.get("face") ? document.getElementById(`face-${params.get("face")}`) : null;
   if (wanted) {
     wanted.classList.add("highlight");
@@ -886,57 +1150,238 @@ function adminOnly(title) {
   return true;
 }
 
+// A message for the next page shown (after deleting a person from their own page, the list says so).
+let flash = null;
+
+function takeFlash() {
+  const message = flash;
+  flash = null;
+  return message ? el("p", { class: "notice", role: "status", text: message }) : null;
+}
+
+// The API's reasons speak to programs ("send force=true ..."); the page offers a button for that instead.
+function plainReason(text) {
+  return text.replace(/;? *send force=true to [^.;]*/i, "").replace(/\s+$/, "");
+}
+
+function canForce(rejected) {
+  return /force=true/i.test(rejected.error);
+}
+
 function enrollmentReport(answer) {
   const items = [
     ...answer.enrolled.map((e) => el("li", {}, el("b", { text: e.filename }), e.note ? ` enrolled (${e.note})` : " enrolled")),
-    ...answer.rejected.map((r) => el("li", { class: "error" }, el("b", { text: r.filename }), `: ${r.error}`)),
+    ...answer.rejected.map((r) => el("li", { class: "error" }, el("b", { text: r.filename }), `: ${plainReason(r.error)}`)),
   ];
-  return el("ul", { id: "enrollment-report" }, items);
+  return items.length ? el("ul", { id: "enrollment-report", class: "report" }, items) : null;
+}
+
+// The refused photos the API would take when told to (a face unlike the others), with a button to do so.
+function forceOffer(answer, files, resend, label) {
+  const names = answer.rejected.filter(canForce).map((r) => r.filename);
+  const again = files.filter((file) => names.includes(file.name));
+  if (!again.length) return null;
+  return el("div", { class: "row" }, el("button", {
+    type: "button",
+    class: "secondary",
+    text: again.length === 1 ? `${label} ${again[0].name} anyway` : `${label} these ${again.length} photos anyway`,
+    onclick: () => resend(again),
+  }));
+}
+
+const QUALITY_WORDS = { SMALL_FACE: "too small", LOW_DETECTION_SCORE: "unclear", BLURRY: "blurred", EXTREME_POSE: "turned away" };
+
+function qualityText(issues) {
+  return (issues || []).map((issue) => QUALITY_WORDS[issue] || issue.toLowerCase().replaceAll("_", " ")).join(", ");
+}
+
+// A photo of several faces, for choosing the one that is the person: each face is a button over its box ("Face 1"
+// is the largest), placed in the photo's EXIF-oriented pixels like the boxes on results.
+function faceChooser({ file, faces, name, choose, cancel }) {
+  const src = URL.createObjectURL(file);
+  const items = faces.map((face) => {
+    const issues = qualityText(face.quality_issues);
+    const text = `Face ${face.face + 1}${issues ? ` · ${issues}` : ""}`;
+    const button = el("button", {
+      type: "button",
+      class: "face-pick",
+      "data-face": String(face.face),
+      title: issues ? `${text}: the API may refuse it` : `${text}${face.face === 0 ? " (the largest)" : ""}`,
+      onclick: () => choose(face.face),
+    }, el("span", { class: "face-label", text }));
+    return el("li", { class: `face-box choice${issues ? " poor" : ""}` }, button);
+  });
+  const img = el("img", { alt: `${file.name}, ${plural(faces.length, "face")}`, class: "photo-img" });
+  const list = el("ol", { class: "face-boxes", "aria-label": `Faces in ${file.name}` }, items);
+  const frame = el("div", { class: "photo-frame chooser pending" }, img, list);
+  img.addEventListener("load", () => {
+    faces.forEach((face, index) => {
+      const { top } = placeBox(items[index], face.box, img);
+      items[index].classList.toggle("label-below", top < 0.08);
+    });
+    frame.classList.remove("pending");
+    URL.revokeObjectURL(src);
+  }, { once: true });
+  img.addEventListener("error", () => {
+    frame.classList.replace("pending", "broken");
+    img.hidden = true;
+    frame.prepend(el("p", { class: "muted", text: "This browser cannot show the photo; choose by number (Face 1 is the largest)." }));
+    URL.revokeObjectURL(src);
+  }, { once: true });
+  img.src = src;
+  const title = el("h3", { id: "choose-face-title", tabindex: "-1", text: `${file.name} holds ${faces.length} faces: which one is ${name}?` });
+  return el(
+    "section",
+    { class: "face-chooser", id: "choose-face", "aria-labelledby": "choose-face-title" },
+    title,
+    el("p", { class: "muted small", text: "Click the face, or Tab to it and press Enter." }),
+    frame,
+    el("div", { class: "row" }, el("button", { type: "button", class: "secondary", text: "Cancel", onclick: cancel })),
+  );
+}
+
+// A 409 with the person it is about: the API's conflict said plainly, a link to that person and the ways on.
+function conflictBox(message, existing, actions) {
+  return el(
+    "div",
+    { class: "error conflict", role: "alert" },
+    el("p", { text: message }),
+    el("div", { class: "row" },
+      el("a", { class: "button secondary", href: `#/people/${existing.id}`, text: `Open ${existing.name}` }),
+      actions),
+  );
+}
+
+function looksLikeText(existing, who) {
+  return `${who} ${who === "This face" ? "looks" : "look"} like ${existing.name} (confidence ${existing.confidence}), who is already enrolled.`;
 }
 
 async function renderPeople(params) {
   if (adminOnly("People")) return;
   const query = params.get("q") || "";
-  const feedback = el("div", { id: "people-feedback" });
+  const notice = takeFlash();
+  const listFeedback = el("div", { id: "list-feedback" }, notice);
   const search = el("input", { id: "search", type: "search", value: query, name: "q" });
   const searchForm = el(
     "form",
     { class: "row", role: "search", onsubmit: (event) => { event.preventDefault(); location.hash = `#/people?q=${encodeURIComponent(search.value)}`; } },
     el("label", { for: "search", text: "Search by name" }), search, el("button", { type: "submit", class: "secondary", text: "Search" }),
+    query ? el("a", { href: "#/people", text: "Everyone" }) : null,
   );
 
+  const feedback = el("div", { id: "people-feedback" });
   const nameInput = el("input", { id: "new-name", type: "text", required: true, maxlength: 255 });
   const photosInput = el("input", { id: "new-photos", type: "file", multiple: true, accept: "image/*", required: true });
   const enrollButton = el("button", { type: "submit", text: "Enroll" });
+
+  const clearForm = () => {
+    nameInput.value = "";
+    photosInput.value = "";
+  };
+
+  // One enrollment request; a group photo, a taken name or a look-alike face asks the user how to go on.
+  async function enroll(request) {
+    const body = new FormData();
+    body.append("name", request.name);
+    for (const file of request.files) body.append("photos[]", file, file.name);
+    if (request.face !== undefined) body.append("face", String(request.face));
+    if (request.force) body.append("force", "true");
+    enrollButton.disabled = true;
+    fill(feedback, el("p", { class: "muted", text: "Enrolling…" }));
+    try {
+      const answer = await api("/api/identities", { method: "POST", form: body });
+      const who = answer.identity;
+      if (request.face !== undefined) {
+        for (const e of answer.enrolled) e.note = e.note || `face ${request.face + 1}`;
+      }
+      fill(feedback,
+        el("p", { class: "notice", role: "status" }, `Enrolled ${who.name}. `,
+          el("a", { href: `#/people/${who.id}`, text: `Open ${who.name}` })),
+        enrollmentReport(answer),
+        forceOffer(answer, request.files, (again) => addTo(who, again, true), `Add`));
+      clearForm();
+      await listPeople();
+    } catch (err) {
+      enrollFailed(err, request);
+    } finally {
+      enrollButton.disabled = false;
+    }
+  }
+
+  function enrollFailed(err, request) {
+    const body = err.body || {};
+    if (err.status === 400 && Array.isArray(body.faces) && body.faces.length) {
+      const file = request.files.find((f) => err.message.startsWith(`${f.name} holds `)) || request.files[0];
+      fill(feedback, faceChooser({
+        file,
+        faces: body.faces,
+        name: request.name,
+        choose: (face) => enroll({ ...request, files: [file], face }),
+        cancel: () => fill(feedback),
+      }));
+      document.getElementById("choose-face-title").focus();
+      return;
+    }
+    if (err.status === 409 && body.existing) {
+      const existing = body.existing;
+      const lookAlike = existing.confidence !== undefined && existing.confidence !== null;
+      const add = el("button", { type: "button", class: "secondary", text: `Add the photos to ${existing.name}`,
+        onclick: () => addTo(existing, request.files, false) });
+      const anyway = lookAlike
+        ? el("button", { type: "button", text: "Enroll anyway", onclick: () => enroll({ ...request, force: true }) })
+        : null;
+      const message = lookAlike
+        ? `${looksLikeText(existing, "This face")} Add the photos to them, or enroll ${request.name} as a new person anyway.`
+        : `A person named ${existing.name} already exists. Add the photos to them, or choose another name.`;
+      fill(feedback, conflictBox(message, existing, [add, anyway]));
+      return;
+    }
+    fill(feedback, errorBox(err.message), body.rejected ? enrollmentReport({ enrolled: [], rejected: body.rejected }) : null,
+      body.rejected ? forceOffer({ rejected: body.rejected }, request.files, () => enroll({ ...request, force: true }), "Enroll") : null);
+  }
+
+  // The photos join an enrolled person instead (a taken name, a look-alike face, or photos refused as unlike).
+  async function addTo(person, files, force) {
+    const body = new FormData();
+    for (const file of files) body.append("photos[]", file, file.name);
+    if (force) body.append("force", "true");
+    enrollButton.disabled = true;
+    fill(feedback, el("p", { class: "muted", text: `Adding to ${person.name}…` }));
+    try {
+      const answer = await api(`/api/identities/${person.id}/photos`, { method: "POST", form: body });
+      fill(feedback,
+        el("p", { class: "notice", role: "status" },
+          `Added ${plural(answer.enrolled.length, "photo")} to ${answer.identity.name}. `,
+          el("a", { href: `#/people/${person.id}`, text: `Open ${answer.identity.name}` })),
+        enrollmentReport(answer),
+        forceOffer(answer, files, (again) => addTo(person, again, true), "Add"));
+      clearForm();
+      await listPeople();
+    } catch (err) {
+      const rejected = err.body && err.body.rejected;
+      fill(feedback, errorBox(err.message), rejected ? enrollmentReport({ enrolled: [], rejected }) : null,
+        rejected ? forceOffer({ rejected }, files, (again) => addTo(person, again, true), "Add") : null);
+    } finally {
+      enrollButton.disabled = false;
+    }
+  }
+
   const enrollForm = el(
     "form",
     {
       class: "card",
       id: "enroll-form",
-      onsubmit: async (event) => {
+      onsubmit: (event) => {
         event.preventDefault();
-        const body = new FormData();
-        body.append("name", nameInput.value);
-        for (const file of photosInput.files) body.append("photos[]", file, file.name);
-        enrollButton.disabled = true;
-        fill(feedback, el("p", { class: "muted", text: "Enrolling…" }));
-        try {
-          const answer = await api("/api/identities", { method: "POST", form: body });
-          fill(feedback, el("p", { class: "notice", text: `Enrolled ${answer.identity.name}.` }), enrollmentReport(answer));
-          nameInput.value = "";
-          photosInput.value = "";
-          await listPeople();
-        } catch (err) {
-          fill(feedback, errorBox(err.message), err.body && err.body.rejected ? enrollmentReport({ enrolled: [], rejected: err.body.rejected }) : null);
-        } finally {
-          enrollButton.disabled = false;
-        }
+        enroll({ name: nameInput.value, files: Array.from(photosInput.files) });
       },
     },
     el("h2", { text: "Enroll a new person" }),
     el("label", { for: "new-name", text: "Name" }), nameInput,
-    el("label", { for: "new-photos", text: "Photos (one face each; the largest face is used)" }), photosInput,
+    el("label", { for: "new-photos", text: "Photos of them" }), photosInput,
+    el("p", { class: "muted small", text: "Several photos help. In a photo of several people you will be asked which face is theirs." }),
     el("div", { class: "row" }, enrollButton),
+    feedback,
   );
 
   const list = el("div", { id: "people" }, el("p", { class: "muted", text: "Loading…" }));
@@ -947,13 +1392,15 @@ async function renderPeople(params) {
     } catch (err) {
       return fill(list, errorBox(err.message));
     }
-    if (!page.identities.length) return fill(list, el("p", { class: "muted", text: "Nobody enrolled yet." }));
+    if (!page.identities.length) {
+      return fill(list, el("p", { class: "muted", id: "people-count", text: query ? `No one matches “${query}”.` : "Nobody enrolled yet." }));
+    }
     const rows = await Promise.all(page.identities.map(async (person) => el(
       "tr",
       { "data-person": String(person.id) },
       el("td", {}, person.thumbnail_url ? await authedImage(person.thumbnail_url, "", "thumb") : null),
       el("td", {}, el("a", { href: `#/people/${person.id}`, class: "person-name", text: person.name })),
-      el("td", { text: `${person.face_count} face(s)` }),
+      el("td", { class: "face-count", text: plural(person.face_count, "face") }),
       el("td", {}, el("a", { href: `#/people/${person.id}/appearances`, class: "appearances-link", text: "Appearances",
         "aria-label": `Appearances of ${person.name}` })),
       el("td", {}, el("button", {
@@ -965,19 +1412,22 @@ async function renderPeople(params) {
           if (!confirm(`Delete ${person.name} and all their faces?`)) return;
           try {
             await api(`/api/identities/${person.id}`, { method: "DELETE" });
+            fill(listFeedback, el("p", { class: "notice", role: "status", text: `Deleted ${person.name}.` }));
             await listPeople();
           } catch (err) {
-            fill(feedback, errorBox(err.message));
+            fill(listFeedback, errorBox(err.message));
           }
         },
       })),
     )));
-    fill(list, 
-      el("p", { class: "muted", text: `${page.total} people` }),
+    const count = plural(page.total, "person", "people");
+    const shown = page.identities.length < page.total ? ` (the first ${page.identities.length} shown)` : "";
+    fill(list,
+      el("p", { class: "muted", id: "people-count", text: `${query ? `${count} matching “${query}”` : count}${shown}` }),
       el("div", { class: "table-wrap" }, el("table", {}, el("tbody", {}, rows))),
     );
   }
-  render("People", searchForm, list, enrollForm, feedback);
+  render("People", searchForm, listFeedback, list, enrollForm);
   await listPeople();
 }
 
@@ -990,6 +1440,18 @@ async function renderPerson(id) {
     return render("Person", errorBox(err.message));
   }
   const feedback = el("div", { id: "person-feedback" });
+  const topFeedback = el("div", { id: "person-status" });
+
+  async function deletePerson() {
+    try {
+      await api(`/api/identities/${person.id}`, { method: "DELETE" });
+    } catch (err) {
+      return fill(topFeedback, errorBox(err.message));
+    }
+    flash = `Deleted ${person.name}.`;
+    location.hash = "#/people";
+  }
+
   const nameInput = el("input", { id: "rename", type: "text", value: person.name, required: true, maxlength: 255 });
   const renameForm = el(
     "form",
@@ -1001,7 +1463,7 @@ async function renderPerson(id) {
           await api(`/api/identities/${person.id}`, { method: "PATCH", json: { name: nameInput.value } });
           renderPerson(id);
         } catch (err) {
-          fill(feedback, errorBox(err.message));
+          fill(topFeedback, errorBox(err.message));
         }
       },
     },
@@ -1011,7 +1473,7 @@ async function renderPerson(id) {
     "div",
     { class: "face" },
     await authedImage(face.thumbnail_url, `face ${face.id}`, "thumb"),
-    el("div", { text: face.filename }),
+    el("div", { class: "filename", text: face.filename }),
     el("button", {
       type: "button",
       class: "danger",
@@ -1020,38 +1482,99 @@ async function renderPerson(id) {
         if (!confirm(`Delete this face (${face.filename})?`)) return;
         try {
           await api(`/api/identities/${person.id}/faces/${face.id}`, { method: "DELETE" });
-          renderPerson(id);
         } catch (err) {
-          fill(feedback, errorBox(err.message));
+          return fill(topFeedback, errorBox(err.message));
         }
+        await renderPerson(id);
+        if (person.faces.length === 1) lastFaceGone(person);
       },
     }),
   )));
+
   const addInput = el("input", { id: "add-photos", type: "file", multiple: true, accept: "image/*", required: true });
+  async function addPhotos(files, force) {
+    const body = new FormData();
+    for (const file of files) body.append("photos[]", file, file.name);
+    if (force) body.append("force", "true");
+    // The page is drawn again after a success, so its feedback holder is looked up each time.
+    const holder = () => document.getElementById("person-feedback") || feedback;
+    fill(holder(), el("p", { class: "muted", text: "Adding…" }));
+    try {
+      const answer = await api(`/api/identities/${person.id}/photos`, { method: "POST", form: body });
+      await renderPerson(id);
+      fill(holder(),
+        el("p", { class: "notice", role: "status", text: `Added ${plural(answer.enrolled.length, "photo")}.` }),
+        enrollmentReport(answer),
+        forceOffer(answer, files, (again) => addPhotos(again, true), "Add"));
+    } catch (err) {
+      const rejected = err.body && err.body.rejected;
+      fill(holder(), errorBox(err.message), rejected ? enrollmentReport({ enrolled: [], rejected }) : null,
+        rejected ? forceOffer({ rejected }, files, (again) => addPhotos(again, true), "Add") : null);
+    }
+  }
   const addForm = el(
     "form",
     {
       class: "card",
-      onsubmit: async (event) => {
+      id: "add-form",
+      onsubmit: (event) => {
         event.preventDefault();
-        const body = new FormData();
-        for (const file of addInput.files) body.append("photos[]", file, file.name);
-        try {
-          const answer = await api(`/api/identities/${person.id}/photos`, { method: "POST", form: body });
-          await renderPerson(id);
-          fill(document.getElementById("person-feedback"), enrollmentReport(answer));
-        } catch (err) {
-          fill(feedback, errorBox(err.message), err.body && err.body.rejected ? enrollmentReport({ enrolled: [], rejected: err.body.rejected }) : null);
-        }
+        addPhotos(Array.from(addInput.files), false);
       },
     },
-    el("label", { for: "add-photos", text: "Add photos" }), addInput, el("div", { class: "row" }, el("button", { type: "submit", text: "Add" })),
+    el("label", { for: "add-photos", text: "Add photos" }), addInput,
+    el("p", { class: "muted small", text: `In each photo the face most like ${person.name} is used.` }),
+    el("div", { class: "row" }, el("button", { type: "submit", text: "Add" })),
+    feedback,
   );
   render(person.name,
     el("p", { class: "row" }, el("a", { href: "#/people", text: "← People" }),
       el("a", { href: `#/people/${person.id}/appearances`, text: `Where ${person.name} appears` })),
     renameForm,
-    el("h2", { text: `${person.face_count} face(s)` }), el("div", { class: "faces" }, faces), addForm, feedback);
+    topFeedback,
+    el("h2", { id: "face-count", text: plural(person.face_count, "face") }),
+    person.faces.length
+      ? el("div", { class: "faces" }, faces)
+      : el("p", { class: "muted", text: `No faces: nobody is recognised as ${person.name} until photos are added.` }),
+    addForm,
+    el("div", { class: "row danger-zone" }, el("button", {
+      type: "button",
+      class: "danger",
+      id: "delete-person",
+      text: "Delete person",
+      onclick: () => {
+        if (confirm(`Delete ${person.name} and all their faces?`)) deletePerson();
+      },
+    })),
+  );
+}
+
+// A person's last face was deleted: nobody can be recognised as them any more, so deleting them is offered.
+function lastFaceGone(person) {
+  const holder = document.getElementById("person-status");
+  if (!holder) return;
+  const yes = el("button", {
+    type: "button",
+    class: "danger",
+    text: `Delete ${person.name}`,
+    onclick: async () => {
+      try {
+        await api(`/api/identities/${person.id}`, { method: "DELETE" });
+      } catch (err) {
+        return fill(holder, errorBox(err.message));
+      }
+      flash = `Deleted ${person.name}.`;
+      location.hash = "#/people";
+    },
+  });
+  fill(holder, el(
+    "div",
+    { class: "notice offer", role: "alert" },
+    el("p", { text: `That was ${person.name}'s last face. Delete ${person.name} too?` }),
+    el("div", { class: "row" }, yes,
+      el("button", { type: "button", class: "secondary", text: `Keep ${person.name}`, onclick: () => fill(holder) })),
+  ));
+  yes.focus();
 }
 
 const APPEARANCES_PAGE = 40;
@@ -1097,7 +1620,7 @@ async function renderAppearances(id, params) {
       el("a", { href: "#/people", text: "← People" }),
       el("a", { href: `#/people/${person.id}`, text: person.name }),
       el("a", { href: `#/batches?${batches}`, text: `Batches with ${person.name}` })),
-    el("p", { class: "muted", id: "appearance-count", text: `${page.total} appearance(s) in batches, newest first` }),
+    el("p", { class: "muted", id: "appearance-count", text: `${plural(page.total, "appearance")} in batches, newest first` }),
     page.appearances.length
       ? el("ul", { class: "face-cards appearances", id: "appearances", "aria-label": `Appearances of ${person.name}` }, cards)
       : el("p", { class: "muted", text: `${person.name} has not been recognised in any batch yet.` }),
