@@ -15,6 +15,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from service import __version__
+from service.api.admin import stats
 from service.api.auth import auth_middleware, create_auth_limiter
 from service.api.batches import BatchLogController, BatchUploadController
 from service.api.errors import EXCEPTION_HANDLERS
@@ -131,7 +132,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_upload_bytes,
     )
     return Litestar(
-        route_handlers=[uploads, BatchLogController, UnknownFacesController, health, whoami, metrics, web_router()],
+        route_handlers=[
+            uploads,
+            BatchLogController,
+            UnknownFacesController,
+            stats,
+            health,
+            whoami,
+            metrics,
+            web_router(),
+        ],
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,

@@ -350,7 +350,13 @@ def index_rebuild(settings: Settings, domain: str | None) -> None:
 
 
 def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+    if count == 1:
+        return f"{count} {noun}"
+    if noun.endswith(("s", "x", "ch", "sh")):
+        return f"{count} {noun}es"
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return f"{count} {noun[:-1]}ies"
+    return f"{count} {noun}s"
 
 
 @index.command("verify")
@@ -623,3 +629,84 @@ def _close(services: Services) -> None:
     services.runner.shutdown()
     services.gallery.close()  # saves the indexes this command changed
     services.engine.dispose()
+
+
+@main.group()
+def batches() -> None:
+    """Stored batches: list and prune."""
+
+
+@batches.command("list")
+@domain_option("only this tenant's batches", required=False)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.pass_obj
+def batches_list(settings: Settings, domain: str | None, limit: int) -> None:
+    """List batches, newest first."""
+    from service.batches.views import stored_summary
+    from service.db.models import Batch
+
+    engine = _open_database(settings)
+    try:
+        with create_session_factory(engine)() as session:
+            query = select(Batch).order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit)
+            rows = list(session.scalars(query.where(Batch.domain == domain) if domain else query))
+            total = session.scalar(
+                select(func.count()).select_from(Batch).where(*([Batch.domain == domain] if domain else []))
+            )
+    finally:
+        engine.dispose()
+    click.echo(f"{'batch':<22} {'created (UTC)':<20} {'photos':>6} {'recognised':>10}  domain")
+    for batch in rows:
+        summary = stored_summary(batch)
+        created = batch.created_at.isoformat(sep=" ", timespec="seconds")
+        click.echo(
+            f"{batch.id:<22} {created:<20} {summary.total_photos:>6} {summary.recognized_count:>10}  {batch.domain}"
+        )
+    click.echo(f"{_plural(len(rows), 'batch')} shown of {total or 0}")
+
+
+@batches.command("prune")
+@click.option("--older-than", "days", required=True, type=click.FloatRange(min=0), help="age in days")
+@domain_option("only this tenant's batches", required=False)
+@click.option("--dry-run", is_flag=True, help="print what would be removed, remove nothing")
+@click.pass_obj
+def batches_prune(settings: Settings, days: float, domain: str | None, dry_run: bool) -> None:
+    """Delete batches older than DAYS with their entries and stored faces; print what was removed."""
+    from service.batches.retention import cutoff, prune
+
+    engine = _open_database(settings)
+    try:
+        before = cutoff(days)
+        report = prune(create_session_factory(engine), before, domain=domain, dry_run=dry_run)
+    finally:
+        engine.dispose()
+    verb = "would remove" if dry_run else "removed"
+    click.echo(
+        f"{verb} {_plural(report.batches, 'batch')}, {_plural(report.entries, 'entry')}, "
+        f"{_plural(report.faces, 'stored face')} ({report.bytes:,} bytes of crops and embeddings) "
+        f"created before {before.isoformat(sep=' ', timespec='seconds')} UTC"
+    )
+
+
+@main.command()
+@domain_option("only this tenant", required=False)
+@click.pass_obj
+def stats(settings: Settings, domain: str | None) -> None:
+    """What is stored per domain: batches, entries, stored faces, people, gallery faces and their bytes."""
+    from service.db.stats import domain_stats
+
+    engine = _open_database(settings)
+    try:
+        with create_session_factory(engine)() as session:
+            rows = domain_stats(session, domain)
+    finally:
+        engine.dispose()
+    click.echo(
+        f"{'domain':<24} {'batches':>7} {'entries':>7} {'faces':>7} {'face bytes':>11} "
+        f"{'people':>6} {'gallery':>7} {'gallery bytes':>13}"
+    )
+    for row in rows:
+        click.echo(
+            f"{row.domain:<24} {row.batches:>7} {row.entries:>7} {row.batch_faces:>7} {row.batch_face_bytes:>11,} "
+            f"{row.people:>6} {row.gallery_faces:>7} {row.gallery_bytes:>13,}"
+        )

@@ -73,5 +73,5 @@ def _provider(name: str) -> Provide:
 
 DEPENDENCIES: dict[str, Provide] = {
     "services": Provide(provide_services, sync_to_thread=False),
-    **{name: _provider(name) for name in ("settings", "runner", "batches", "people", "unknown", "uploads")},
+    **{name: _provider(name) for name in ("settings", "runner", "batches", "people", "unknown", "uploads", "sessions")},
 }

@@ -350,3 +350,46 @@ def entry_index(session: Session, entry: BatchEntry) -> int:
         .where(BatchEntry.batch_id == entry.batch_id, BatchEntry.position < entry.position)
     )
     return int(before or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    """What pruning batches older than a time removes (or would)."""
+
+    batches: int
+    entries: int
+    faces: int
+    bytes: int  # stored crops and embeddings
+
+
+def batches_before(session: Session, cutoff: datetime, domain: str | None = None) -> list[str]:
+    """Ids of the batches created before ``cutoff`` (of one domain, or all), oldest first."""
+    query = select(Batch.id).where(Batch.created_at < cutoff).order_by(Batch.created_at, Batch.id)
+    if domain is not None:
+        query = query.where(Batch.domain == domain)
+    return list(session.scalars(query))
+
+
+def prune_report(session: Session, batch_ids: list[str]) -> PruneReport:
+    """How much the given batches hold."""
+    if not batch_ids:
+        return PruneReport(0, 0, 0, 0)
+    entries = session.scalar(select(func.count()).select_from(BatchEntry).where(BatchEntry.batch_id.in_(batch_ids)))
+    faces, size = session.execute(
+        select(
+            func.count(),
+            func.coalesce(
+                func.sum(
+                    func.coalesce(func.length(BatchFace.crop), 0) + func.coalesce(func.length(BatchFace.embedding), 0)
+                ),
+                0,
+            ),
+        ).where(BatchFace.batch_id.in_(batch_ids))
+    ).one()
+    return PruneReport(len(batch_ids), int(entries or 0), int(faces), int(size))
+
+
+def delete_batch_by_id(session: Session, batch_id: str) -> bool:
+    """Delete a batch of any domain with its entries, faces and corrections; False if it is already gone."""
+    domain = session.scalar(select(Batch.domain).where(Batch.id == batch_id))
+    return domain is not None and delete_batch(session, domain, batch_id)

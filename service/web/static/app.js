@@ -850,8 +850,8 @@ function unknownPeoplePanel(batchId, admin, changed) {
     const capped = answer.faces_considered >= answer.limit ? ` Only the newest ${answer.limit} unknown faces are grouped.` : "";
     intro.textContent = !clusters.length
       ? "No unknown faces left in this batch."
-      : `${plural(faces, "face")} nobody was recognised on, grouped by who they look like: ${plural(clusters.length, "group")}, ` +
-        `the biggest first.${admin
+      : `${plural(faces, "face")} nobody was recognised on, grouped by who they look like: ${plural(clusters.length, "group")}` +
+        `${clusters.length > 1 ? ", the biggest first" : ""}.${admin
           ? " Name a group to enroll the person and label these faces; leave out (×) a face that is someone else first."
           : " An admin can name them."}${capped}`;
     draw();
@@ -908,7 +908,7 @@ function unknownPeoplePanel(batchId, admin, changed) {
             card.scrollIntoView({ block: "center" });
           },
         }));
-      if (!admin) return item;
+      if (!admin || cluster.size === 1) return item; // a single face: the group's own buttons are its
       const leaveOut = el("button", { type: "button", class: "leave-out", text: "×", "aria-label": `Leave out ${what}`,
         title: "Leave this face out of the group" });
       leaveOut.addEventListener("click", () => {
@@ -921,7 +921,7 @@ function unknownPeoplePanel(batchId, admin, changed) {
         leaveOut.title = out ? "Put this face back in the group" : "Leave this face out of the group";
         sync();
       });
-      item.append(leaveOut, el("button", {
+      item.append(leaveOut, el("span", { class: "badge left-out-badge", text: "left out" }), el("button", {
         type: "button",
         class: "link small not-face",
         text: "Not a face",
@@ -950,7 +950,7 @@ function unknownPeoplePanel(batchId, admin, changed) {
 
     const inputId = `cluster-name-${cluster.cluster_id}`;
     const input = el("input", { id: inputId, type: "text", list: "people-names", autocomplete: "off", maxlength: 255,
-      placeholder: "A new name, or someone enrolled" });
+      placeholder: "New or enrolled name" });
 
     async function name({ identityId, force = false } = {}) {
       const ids = cluster.faces.map((face) => face.face_id).filter((faceId) => included.has(faceId));
@@ -975,7 +975,7 @@ function unknownPeoplePanel(batchId, admin, changed) {
         answer = await api("/api/unknown-faces/name", { method: "POST", json: body });
       } catch (err) {
         nameButton.disabled = false;
-        return fill(feedback, namingRefused(err, typed));
+        return fill(feedback, namingRefused(err, typed, ids.length));
       }
       acted = true;
       await changed();
@@ -994,17 +994,20 @@ function unknownPeoplePanel(batchId, admin, changed) {
     }
 
     // A 409: the faces look like someone enrolled, or the name is taken; the ways on, as buttons.
-    function namingRefused(err, typed) {
+    function namingRefused(err, typed, count) {
       const existing = err.body && err.body.existing;
       if (err.status !== 409 || !existing) return errorBox(err.message);
       const lookAlike = existing.confidence !== undefined && existing.confidence !== null;
       const them = el("button", { type: "button", class: "secondary", text: `They are ${existing.name}`,
         onclick: () => name({ identityId: existing.id }) });
       if (!lookAlike) {
-        return conflictBox(`A person named ${existing.name} already exists. Are these faces theirs?`, existing, [them]);
+        return conflictBox(`A person named ${existing.name} already exists. Are ${count === 1 ? "this face" : "these faces"} theirs?`,
+          existing, [them]);
       }
-      return conflictBox(`${looksLikeText(existing, "These faces")} Name them ${existing.name}, or enroll ${typed} anyway.`,
-        existing, [them, el("button", { type: "button", text: `Name them ${typed} anyway`, onclick: () => name({ force: true }) })]);
+      const them2 = count === 1 ? "it" : "them";
+      them.textContent = count === 1 ? `It is ${existing.name}` : `They are ${existing.name}`;
+      return conflictBox(`${looksLikeText(existing, count)} Name ${them2} ${existing.name}, or enroll ${typed} as a new person anyway.`,
+        existing, [them, el("button", { type: "button", text: `Name ${them2} ${typed} anyway`, onclick: () => name({ force: true }) })]);
     }
 
     ignoreButton.addEventListener("click", () => {
@@ -1252,8 +1255,9 @@ function conflictBox(message, existing, actions) {
   );
 }
 
-function looksLikeText(existing, who) {
-  return `${who} ${who === "This face" ? "looks" : "look"} like ${existing.name} (confidence ${existing.confidence}), who is already enrolled.`;
+function looksLikeText(existing, count) {
+  const who = count === 1 ? "This face looks" : "These faces look";
+  return `${who} like ${existing.name} (confidence ${existing.confidence}%), who is already enrolled.`;
 }
 
 async function renderPeople(params) {
@@ -1316,7 +1320,7 @@ async function renderPeople(params) {
         file,
         faces: body.faces,
         name: request.name,
-        choose: (face) => enroll({ ...request, files: [file], face }),
+        choose: (face) => enroll({ ...request, files: [file], face, faces: body.faces }),
         cancel: () => fill(feedback),
       }));
       document.getElementById("choose-face-title").focus();
@@ -1331,13 +1335,21 @@ async function renderPeople(params) {
         ? el("button", { type: "button", text: "Enroll anyway", onclick: () => enroll({ ...request, force: true }) })
         : null;
       const message = lookAlike
-        ? `${looksLikeText(existing, "This face")} Add the photos to them, or enroll ${request.name} as a new person anyway.`
+        ? `${looksLikeText(existing, 1)} Add the photos to them, or enroll ${request.name} as a new person anyway.`
         : `A person named ${existing.name} already exists. Add the photos to them, or choose another name.`;
       fill(feedback, conflictBox(message, existing, [add, anyway]));
       return;
     }
     fill(feedback, errorBox(err.message), body.rejected ? enrollmentReport({ enrolled: [], rejected: body.rejected }) : null,
-      body.rejected ? forceOffer({ rejected: body.rejected }, request.files, () => enroll({ ...request, force: true }), "Enroll") : null);
+      body.rejected ? forceOffer({ rejected: body.rejected }, request.files, () => enroll({ ...request, force: true }), "Enroll") : null,
+      // A face chosen in a group photo and refused (too small, blurred...): the others can still be chosen.
+      request.faces ? faceChooser({
+        file: request.files[0],
+        faces: request.faces,
+        name: request.name,
+        choose: (face) => enroll({ ...request, face }),
+        cancel: () => fill(feedback),
+      }) : null);
   }
 
   // The photos join an enrolled person instead (a taken name, a look-alike face, or photos refused as unlike).
@@ -1463,7 +1475,10 @@ async function renderPerson(id) {
           await api(`/api/identities/${person.id}`, { method: "PATCH", json: { name: nameInput.value } });
           renderPerson(id);
         } catch (err) {
-          fill(topFeedback, errorBox(err.message));
+          const existing = err.status === 409 && err.body && err.body.existing;
+          fill(topFeedback, existing && existing.id !== person.id
+            ? conflictBox(`A person named ${existing.name} already exists: choose another name.`, existing, [])
+            : errorBox(err.message));
         }
       },
     },
@@ -1569,7 +1584,7 @@ function lastFaceGone(person) {
   });
   fill(holder, el(
     "div",
-    { class: "notice offer", role: "alert" },
+    { class: "offer", role: "alert" },
     el("p", { text: `That was ${person.name}'s last face. Delete ${person.name} too?` }),
     el("div", { class: "row" }, yes,
       el("button", { type: "button", class: "secondary", text: `Keep ${person.name}`, onclick: () => fill(holder) })),
