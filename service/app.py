@@ -25,6 +25,7 @@ from service.api.metrics import HTTP_METRICS, metrics
 from service.api.state import DEPENDENCIES, Services
 from service.api.unknown import UnknownFacesController
 from service.api.uploads import SpoolBudget
+from service.batches.retention import RetentionTask
 from service.batches.service import BatchService
 from service.batches.unknown import UnknownFacesService
 from service.common.runner import BoundedRunner
@@ -119,9 +120,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             services.model.name,
             services.engine.url.render_as_string(hide_password=True),
         )
+        retention = None
+        if settings.batch_retention_days is not None:
+            retention = RetentionTask(
+                services.sessions, settings.batch_retention_days, settings.retention_interval_seconds
+            )
+            retention.start()
         try:
             yield
         finally:
+            if retention is not None:
+                retention.stop()
             services.runner.shutdown()
             services.gallery.close()  # saves the indexes changed since their last snapshot
             services.engine.dispose()

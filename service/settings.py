@@ -134,6 +134,14 @@ class Settings(BaseSettings):
     unknown_faces_limit: int = Field(
         default=5000, ge=1, description="unknown faces across batches: the newest this many are grouped"
     )
+    batch_retention_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="the running service deletes batches older than this (with their faces); default: keep forever",
+    )
+    retention_interval_seconds: float = Field(
+        default=3600, gt=0, description="how often the service prunes old batches (one process of all)"
+    )
     keep_batch_faces: bool = Field(
         default=True,
         description="keep each recognised batch face's aligned crop (JPEG) and embedding in SQL for review, "

@@ -298,6 +298,15 @@ class ServerProcess:
             if text in line:
                 return line
 
+    def drain_log(self) -> list[str]:
+        """Every log line received since the last wait or drain."""
+        lines = []
+        while True:
+            try:
+                lines.append(self._lines.get_nowait())
+            except queue.Empty:
+                return lines
+
     def kill(self) -> None:
         """SIGKILL: the server gets no chance to clean up."""
         assert self.process is not None

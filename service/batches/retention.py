@@ -5,6 +5,10 @@ transaction, so a crash midway leaves every batch whole or gone."""
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
+import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.common.time import utcnow
 from service.db import batches as batch_queries
 from service.db.batches import PruneReport
+from service.db.leases import claim
 
 logger = logging.getLogger("service.batches")
 
@@ -39,3 +44,41 @@ def prune(
             report.batches, older_than.isoformat(timespec="seconds"), report.entries, report.faces, report.bytes,
         )  # fmt: skip
     return report
+
+
+class RetentionTask:
+    """Prunes batches older than ``days`` every ``interval`` seconds in a background thread — in one process
+    of all those sharing the database (the holder of the SQL lease), so workers and replicas never double up."""
+
+    LEASE = "batch-retention"
+
+    def __init__(self, sessions: sessionmaker[Session], days: float, interval: float) -> None:
+        self.sessions = sessions
+        self.days = days
+        self.interval = interval
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="batch-retention", daemon=True)
+
+    def start(self) -> None:
+        """Begin pruning periodically."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current round."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def run_once(self) -> PruneReport | None:
+        """One round: prune if this process holds the lease; None if another does."""
+        if not claim(self.sessions, self.LEASE, self.holder, self.interval * 0.9):
+            return None
+        return prune(self.sessions, cutoff(self.days))
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # the next round retries; the service keeps serving
+                logger.exception("batch retention round failed")
+            self._stop.wait(self.interval)

@@ -229,3 +229,13 @@ class FaceCorrection(Base):
     new_identity_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     new_person: Mapped[str | None] = mapped_column(String(255), nullable=True)
     added_face_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the gallery face it became
+
+
+class MaintenanceLease(Base):
+    """Who runs a periodic job until when: every worker and replica tries to take it, one holds it."""
+
+    __tablename__ = "maintenance_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)

@@ -1219,8 +1219,9 @@ function faceChooser({ file, faces, name, choose, cancel }) {
   const frame = el("div", { class: "photo-frame chooser pending" }, img, list);
   img.addEventListener("load", () => {
     faces.forEach((face, index) => {
-      const { top } = placeBox(items[index], face.box, img);
+      const { left, top } = placeBox(items[index], face.box, img);
       items[index].classList.toggle("label-below", top < 0.08);
+      items[index].classList.toggle("label-end", left > 0.6);
     });
     frame.classList.remove("pending");
     URL.revokeObjectURL(src);
