@@ -67,7 +67,7 @@ def list_identities(
         select(Identity, func.coalesce(counts.c.n, 0), counts.c.newest)
         .outerjoin(counts, counts.c.identity_id == Identity.id)
         .where(*where)
-        .order_by(Identity.name, Identity.id)
+        .order_by(Identity.name_key, Identity.id)
         .limit(limit)
         .offset(offset)
     )

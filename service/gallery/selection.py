@@ -58,6 +58,7 @@ class AmbiguousFaceError(InvalidInputError):
             "largest, as listed in faces) or face=x1,y1,x2,y2 (a box around it)"
         )
         self.details = {
+            "filename": filename,
             "faces": [
                 {
                     "face": number,
@@ -66,7 +67,7 @@ class AmbiguousFaceError(InvalidInputError):
                     "quality_issues": quality.issues,
                 }
                 for number, (face, quality) in enumerate(zip(faces, qualities, strict=True))
-            ]
+            ],
         }
 
 

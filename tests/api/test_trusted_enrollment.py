@@ -75,6 +75,7 @@ def test_a_new_person_from_a_group_photo_can_name_the_face_by_its_box(client: ht
     assert refused.status_code == 400
     faces = refused.json()["faces"]
     assert len(faces) == 3
+    assert refused.json()["filename"] == "obama_and_biden.jpg"
     box = ",".join(str(v) for v in faces[0]["box"])  # the largest face, Obama's
     response = create(client, admin, "Barack Obama", OBAMA_AND_BIDEN, face=box)
     assert response.status_code == 201, response.text

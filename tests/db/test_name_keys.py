@@ -65,3 +65,11 @@ def test_upgrading_keeps_people_whose_names_already_clash_and_reports_them(
     finally:
         migrate.upgrade(database_url)
         engine.dispose()
+
+
+def test_people_are_listed_by_name_whatever_its_case(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        session.add_all(Identity(domain="d", name=name) for name in ("bob", "Alice", "carl", "Dave"))
+    with sessions() as session:
+        _, rows = queries.list_identities(session, "d", 10, 0, None)
+    assert [row.identity.name for row in rows] == ["Alice", "bob", "carl", "Dave"]

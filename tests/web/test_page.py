@@ -192,7 +192,7 @@ def test_rename_and_delete_faces_and_people_from_the_person_page(
     expect(page.get_by_role("heading", name="President Obama")).to_be_visible()
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete face").first.click()
-    expect(page.get_by_role("heading", name="1 face(s)")).to_be_visible()
+    expect(page.get_by_role("heading", name="1 face")).to_be_visible()
 
     page.get_by_role("link", name="← People").click()
     page.once("dialog", lambda dialog: dialog.accept())
