@@ -710,3 +710,29 @@ def stats(settings: Settings, domain: str | None) -> None:
             f"{row.domain:<24} {row.batches:>7} {row.entries:>7} {row.batch_faces:>7} {row.batch_face_bytes:>11,} "
             f"{row.people:>6} {row.gallery_faces:>7} {row.gallery_bytes:>13,}"
         )
+
+
+@identities.command("erase")
+@click.argument("identity_id", type=int)
+@domain_option("the tenant the person belongs to")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.pass_obj
+def identities_erase(settings: Settings, identity_id: int, domain: str, yes: bool) -> None:
+    """Erase person IDENTITY_ID: their gallery faces, and in every batch their faces' crops, embeddings and name."""
+    from service.common.errors import ServiceError
+
+    if not yes:
+        click.confirm(f"Erase person {identity_id} of {domain} and everything held about them?", abort=True)
+    services = _local_services(settings, domain, "there is nobody to erase")
+    try:
+        report = services.people.erase_person(domain, identity_id)
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        _close(services)
+    click.echo(
+        f"erased {report.name!r}: {_plural(report.gallery_faces, 'gallery face')}; in "
+        f"{_plural(report.batches, 'batch')}: {_plural(report.batch_faces, 'face')} (crops and embeddings "
+        f"deleted), {_plural(report.entries, 'entry')} and {_plural(report.matches, 'other face')}'s matches "
+        "now say [erased]"
+    )

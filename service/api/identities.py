@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import JSONBody, Parameter, PathParameter
 from litestar.status_codes import HTTP_201_CREATED
+from msgspec import Struct
 
 from service.api.auth import admin_only
 from service.api.openapi import AddPhotosOperation, EnrollOperation
@@ -22,7 +23,7 @@ from service.batches.views import Appearances
 from service.common.runner import BoundedRunner
 from service.db.tokens import Principal
 from service.gallery.selection import face_choice
-from service.gallery.service import GalleryService
+from service.gallery.service import ErasureReport, GalleryService
 from service.gallery.views import IDENTITIES_PATH, EnrollmentResponse, IdentityListResponse, IdentityResponse
 
 MAX_OFFSET = 2_147_483_647  # beyond SQL integer range nothing can be skipped to
@@ -49,6 +50,12 @@ async def _receive(request: Request[Principal, Any, Any], runner: BoundedRunner,
         uploads.spool,
         too_many=lambda _sent: f"At most {uploads.limits.max_files} photos per request",
     )
+
+
+class DeletionResponse(Struct, omit_defaults=True):
+    success: bool
+    message: str
+    erased: ErasureReport | None = None  # with erase=true: what was removed
 
 
 class IdentityController(Controller):
@@ -149,13 +156,25 @@ class IdentityController(Controller):
         people.delete_face(request.user.domain, identity_id, face_id)
         return MessageResponse(success=True, message=f"Face {face_id} deleted")
 
-    @delete("/{identity_id:int}", status_code=200, summary="Delete a person", sync_to_thread=True)
+    @delete("/{identity_id:int}", status_code=200, summary="Delete (or erase) a person", sync_to_thread=True)
     def delete_identity(
-        self, request: Request[Principal, str, Any], people: NamedDependency[GalleryService], identity_id: IdPath
-    ) -> MessageResponse:
-        """The person and all faces leave search before the answer."""
+        self,
+        request: Request[Principal, str, Any],
+        people: NamedDependency[GalleryService],
+        identity_id: IdPath,
+        erase: bool = Parameter(
+            default=False,
+            description="also remove them from every batch: their faces' crops and embeddings, and their name "
+            "(shown as [erased]; counts stay)",
+        ),
+    ) -> DeletionResponse:
+        """The person and all faces leave search before the answer; with ``erase=true`` everything held about
+        them goes, and the answer says what was removed."""
+        if erase:
+            report = people.erase_person(request.user.domain, identity_id)
+            return DeletionResponse(success=True, message=f"Identity {report.name!r} erased", erased=report)
         name = people.delete_person(request.user.domain, identity_id)
-        return MessageResponse(success=True, message=f"Identity {name!r} deleted")
+        return DeletionResponse(success=True, message=f"Identity {name!r} deleted")
 
     @get(
         "/{identity_id:int}/faces/{face_id:int}/thumbnail",

@@ -393,3 +393,82 @@ def delete_batch_by_id(session: Session, batch_id: str) -> bool:
     """Delete a batch of any domain with its entries, faces and corrections; False if it is already gone."""
     domain = session.scalar(select(Batch.domain).where(Batch.id == batch_id))
     return domain is not None and delete_batch(session, domain, batch_id)
+
+
+REDACTED = "[erased]"
+
+
+@dataclass(slots=True)
+class Redaction:
+    """What erasing a person changed in the batches."""
+
+    faces: int = 0  # batch faces that were theirs: crop and embedding removed, name redacted
+    matches: int = 0  # other faces whose top matches named them
+    entries: int = 0
+    batches: int = 0
+
+
+def redact_person(session: Session, domain: str, identity_id: int, name: str) -> Redaction:
+    """Remove a person from every batch of the domain: the crops and embeddings of their faces, and their name
+    wherever it was recorded (faces, matches, the spec's columns, persons lists, corrections). Counts stay."""
+    done = Redaction()
+    entry_ids: set[int] = set()
+    batch_ids: set[str] = set()
+    faces = session.scalars(select(BatchFace).where(BatchFace.domain == domain).execution_options(yield_per=500))
+    for face in faces:
+        changed = False
+        if face.identity_id == identity_id:
+            face.crop, face.embedding, face.identity_id, face.person = None, None, None, REDACTED
+            done.faces += 1
+            changed = True
+        matches = [dict(m) for m in (face.matches or [])]
+        named = [m for m in matches if m.get("identity_id") == identity_id or m.get("person") == name]
+        if named:
+            for match in named:
+                match["person"], match["identity_id"] = REDACTED, None
+            face.matches = matches
+            done.matches += 1
+            changed = True
+        if changed:
+            entry_ids.add(face.entry_id)
+            batch_ids.add(face.batch_id)
+    entries = session.scalars(
+        select(BatchEntry)
+        .join(Batch, Batch.id == BatchEntry.batch_id)
+        .where(
+            Batch.domain == domain,
+            or_(
+                BatchEntry.id.in_(entry_ids),
+                BatchEntry.primary_person == name,
+                BatchEntry.match1_person == name,
+                BatchEntry.match2_person == name,
+                BatchEntry.match3_person == name,
+            ),
+        )
+    )
+    for entry in entries:
+        first = session.scalar(select(BatchFace).where(BatchFace.entry_id == entry.id, BatchFace.face_number == 0))
+        ranked = [m.get("person") for m in (first.matches if first is not None else [])][:3]
+        for column, rank in (("match1_person", 0), ("match2_person", 1), ("match3_person", 2)):
+            if getattr(entry, column) == name or (
+                rank < len(ranked) and ranked[rank] == REDACTED and getattr(entry, column)
+            ):
+                setattr(entry, column, REDACTED)
+        if entry.primary_person == name or (first is not None and first.person == REDACTED and entry.recognized):
+            entry.primary_person = REDACTED
+        done.entries += 1
+        batch_ids.add(entry.batch_id)
+    for batch in session.scalars(select(Batch).where(Batch.domain == domain, Batch.id.in_(batch_ids))):
+        batch.persons_list = [REDACTED if person == name else person for person in batch.persons_list]
+    done.batches = len(batch_ids)
+    session.execute(
+        update(FaceCorrection)
+        .where(FaceCorrection.domain == domain, FaceCorrection.old_identity_id == identity_id)
+        .values(old_person=REDACTED)
+    )
+    session.execute(
+        update(FaceCorrection)
+        .where(FaceCorrection.domain == domain, FaceCorrection.new_identity_id == identity_id)
+        .values(new_person=REDACTED)
+    )
+    return done

@@ -15,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from service.common.errors import ConflictError, FileError, InvalidInputError, NotFoundError
 from service.db import gallery as gallery_queries
 from service.db import identities as queries
+from service.db.batches import Redaction, redact_person
 from service.db.models import Face, Identity
 from service.gallery.gallery import Gallery
 from service.gallery.selection import Chosen, PhotoFaces
@@ -302,6 +303,21 @@ def delete_identity(gallery: Gallery, domain: str, identity_id: int) -> Identity
         old, new = gallery_queries.bump_version(session, domain, [("remove", int(f), identity_id) for f in face_ids])
     gallery.apply(domain, old, new, lambda index: index.remove(face_ids))
     return identity
+
+
+def erase_identity(gallery: Gallery, domain: str, identity_id: int) -> tuple[Identity, int, Redaction]:
+    """Delete a person and their gallery faces, and remove them from every batch (their faces' crops and
+    embeddings, their name wherever recorded) in one transaction; they leave the index before this returns.
+    The person, how many gallery faces went, and what changed in the batches."""
+    with gallery.sessions.begin() as session:
+        identity = queries.lock_identity(session, domain, identity_id)
+        if identity is None:
+            raise IdentityNotFoundError(f"Identity {identity_id} not found")
+        redaction = redact_person(session, domain, identity_id, identity.name)
+        face_ids = np.array(queries.delete_identity_rows(session, identity_id), dtype=np.int64)
+        old, new = gallery_queries.bump_version(session, domain, [("remove", int(f), identity_id) for f in face_ids])
+    gallery.apply(domain, old, new, lambda index: index.remove(face_ids))
+    return identity, len(face_ids), redaction
 
 
 def delete_face(gallery: Gallery, domain: str, identity_id: int, face_id: int) -> None:

@@ -6,9 +6,11 @@ callers parse their input, call it and show the result. Client mistakes are :mod
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
+from msgspec import Struct
 
 from service.common.errors import FileError, InvalidInputError, NothingUsableError
 from service.db import identities as queries
@@ -41,6 +43,18 @@ from service.recognition.quality import assess
 from service.settings import Settings
 
 NOTHING_ENROLLED = "No photo could be enrolled"
+logger = logging.getLogger("service.gallery")
+
+
+class ErasureReport(Struct):
+    """What erasing a person removed."""
+
+    name: str
+    gallery_faces: int  # enrolled faces deleted
+    batch_faces: int  # batch faces that were theirs: crop and embedding deleted, name redacted
+    matches: int  # other batch faces whose top matches named them (name redacted)
+    entries: int  # batch entries whose recorded results named them (name redacted)
+    batches: int
 
 
 def _not_found(identity_id: int) -> IdentityNotFoundError:
@@ -195,6 +209,23 @@ class GalleryService:
     def delete_person(self, domain: str, identity_id: int) -> str:
         """Remove a person and all their faces; they leave search before this returns. Their name."""
         return enrollment.delete_identity(self.gallery, domain, identity_id).name
+
+    def erase_person(self, domain: str, identity_id: int) -> ErasureReport:
+        """Delete a person and everything held about them: gallery faces, and in every batch their faces'
+        crops and embeddings and their name (shown as ``[erased]``; counts stay)."""
+        identity, gallery_faces, redaction = enrollment.erase_identity(self.gallery, domain, identity_id)
+        logger.info(
+            "person erased domain=%r id=%d gallery_faces=%d batch_faces=%d entries=%d batches=%d",
+            domain, identity_id, gallery_faces, redaction.faces, redaction.entries, redaction.batches,
+        )  # fmt: skip
+        return ErasureReport(
+            name=identity.name,
+            gallery_faces=gallery_faces,
+            batch_faces=redaction.faces,
+            matches=redaction.matches,
+            entries=redaction.entries,
+            batches=redaction.batches,
+        )
 
     def thumbnail(self, domain: str, identity_id: int, face_id: int) -> bytes:
         """The aligned face crop (JPEG) stored at enrollment."""
