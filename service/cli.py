@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -736,3 +737,50 @@ def identities_erase(settings: Settings, identity_id: int, domain: str, yes: boo
         f"deleted), {_plural(report.entries, 'entry')} and {_plural(report.matches, 'other face')}'s matches "
         "now say [erased]"
     )
+
+
+@main.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def backup_command(settings: Settings, target: Path) -> None:
+    """Copy the database to TARGET while the service may be running (consistent: batches whole or absent)."""
+    from service.db.backup import BackupError, backup
+
+    _open_database(settings).dispose()  # the database must exist and be migrated
+    try:
+        kind = backup(settings.database_url, target)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    except subprocess.CalledProcessError as exc:
+        raise click.ClickException(f"pg_dump failed: {exc.stderr.decode(errors='replace').strip()}") from None
+    click.echo(f"backed up {display_url(settings.database_url)} to {target} ({kind}, {target.stat().st_size:,} bytes)")
+
+
+@main.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def restore_command(settings: Settings, source: Path) -> None:
+    """Restore backup SOURCE into the configured (empty) database, then rebuild every domain's index."""
+    from service.db.backup import BackupError, restore
+
+    try:
+        kind = restore(source, settings.database_url)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    except subprocess.CalledProcessError as exc:
+        raise click.ClickException(f"pg_restore failed: {exc.stderr.decode(errors='replace').strip()}") from None
+    migrate.upgrade(settings.database_url)  # a backup of an older version comes up to this one's schema
+    click.echo(f"restored {source} into {display_url(settings.database_url)} ({kind})")
+    engine = _open_database(settings)
+    try:
+        domains = sorted(_people_per_domain(engine))
+    finally:
+        engine.dispose()
+    if domains:
+        services = _local_services(settings, domains[0], "")
+        try:
+            for domain in domains:
+                check = services.gallery.verify(domain, repair=True)
+                click.echo(f"index of {domain}: {check.sql_faces} faces")
+        finally:
+            _close(services)
