@@ -16,6 +16,7 @@ from litestar.template.config import TemplateConfig
 
 from service import __version__
 from service.api.admin import stats
+from service.api.audit import AuditMiddleware, audit_trail
 from service.api.auth import auth_middleware, create_auth_limiter
 from service.api.batches import BatchLogController, BatchUploadController
 from service.api.errors import EXCEPTION_HANDLERS
@@ -121,9 +122,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             services.engine.url.render_as_string(hide_password=True),
         )
         retention = None
-        if settings.batch_retention_days is not None:
+        if settings.batch_retention_days is not None or settings.audit_retention_days is not None:
             retention = RetentionTask(
-                services.sessions, settings.batch_retention_days, settings.retention_interval_seconds
+                services.sessions,
+                settings.batch_retention_days,
+                settings.retention_interval_seconds,
+                settings.audit_retention_days,
             )
             retention.start()
         try:
@@ -146,6 +150,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             BatchLogController,
             UnknownFacesController,
             stats,
+            audit_trail,
             health,
             whoami,
             metrics,
@@ -154,7 +159,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,
-        middleware=[HTTP_METRICS.middleware, auth_middleware()],
+        middleware=[HTTP_METRICS.middleware, auth_middleware(), AuditMiddleware()],
         logging_config=LoggingConfig(
             root={"handlers": ["queue_listener"], "level": settings.log_level.upper()},
             formatters={"standard": {"format": LOG_FORMAT}},

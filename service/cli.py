@@ -17,9 +17,10 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from service.db import audit as audit_queries
 from service.db import migrate
 from service.db import tokens as token_queries
-from service.db.models import Identity
+from service.db.models import ApiToken, Identity
 from service.db.session import create_db_engine, create_session_factory, display_url, sqlite_file
 from service.recognition.models import ModelPackError, check_providers
 from service.recognition.photos import FilePhoto
@@ -262,6 +263,7 @@ def token_create(settings: Settings, domain: str, admin: bool, name: str) -> Non
     try:
         with _session(settings) as session:
             row, secret = token_queries.create_token(session, domain, "admin" if admin else "user", name)
+            audit_queries.add(session, domain, "create token", target=f"token {row.id}", details={"role": row.role})
             click.echo(f"created {row.role} token {row.id} for domain {row.domain!r}; it is shown only now:", err=True)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
@@ -291,9 +293,11 @@ def token_list(settings: Settings, domain: str | None) -> None:
 def token_revoke(settings: Settings, token_id: int) -> None:
     """Revoke token TOKEN_ID (see `facerec token list`)."""
     with _session(settings) as session:
-        if not token_queries.revoke_token(session, token_id):
+        row = session.get(ApiToken, token_id)
+        if not token_queries.revoke_token(session, token_id) or row is None:
             click.echo(f"no active token with id {token_id}", err=True)
             sys.exit(1)
+        audit_queries.add(session, row.domain, "revoke token", target=f"token {token_id}")
     click.echo(f"token {token_id} revoked")
 
 
@@ -678,7 +682,15 @@ def batches_prune(settings: Settings, days: float, domain: str | None, dry_run: 
     engine = _open_database(settings)
     try:
         before = cutoff(days)
-        report = prune(create_session_factory(engine), before, domain=domain, dry_run=dry_run)
+        sessions = create_session_factory(engine)
+        report = prune(sessions, before, domain=domain, dry_run=dry_run)
+        if not dry_run:
+            audit_queries.record(
+                sessions,
+                domain or audit_queries.ALL_DOMAINS,
+                "prune batches",
+                details={"older_than_days": days, "batches": report.batches, "faces": report.faces},
+            )
     finally:
         engine.dispose()
     verb = "would remove" if dry_run else "removed"
@@ -725,9 +737,12 @@ def identities_erase(settings: Settings, identity_id: int, domain: str, yes: boo
     if not yes:
         click.confirm(f"Erase person {identity_id} of {domain} and everything held about them?", abort=True)
     services = _local_services(settings, domain, "there is nobody to erase")
+    target = f"identity {identity_id}"
     try:
         report = services.people.erase_person(domain, identity_id)
+        audit_queries.record(services.sessions, domain, "erase person", target=target)
     except ServiceError as exc:
+        audit_queries.record(services.sessions, domain, "erase person", target=target, status=1)
         raise click.ClickException(str(exc)) from None
     finally:
         _close(services)
@@ -784,3 +799,23 @@ def restore_command(settings: Settings, source: Path) -> None:
                 click.echo(f"index of {domain}: {check.sql_faces} faces")
         finally:
             _close(services)
+
+
+@main.command()
+@domain_option("only this tenant's events (default: every domain)", required=False)
+@click.option("--since", type=click.DateTime(), default=None, help="events from this time (UTC) on")
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(min=1))
+@click.pass_obj
+def audit(settings: Settings, domain: str | None, since: Any, limit: int) -> None:
+    """The audit trail: every admin action and failed attempt, oldest first."""
+    engine = _open_database(settings)
+    try:
+        with create_session_factory(engine)() as session:
+            rows = audit_queries.events(session, domain, since, limit)
+    finally:
+        engine.dispose()
+    for row in rows:
+        outcome = "ok" if row.status in (0, 200, 201) else f"refused ({row.status})"
+        who = f"{row.domain:<20} {row.actor:<16}"
+        click.echo(f"{row.at:%Y-%m-%d %H:%M:%S}  {who} {row.action:<14} {row.target:<24} {outcome}")
+    click.echo(f"{_plural(len(rows), 'event')}")

@@ -139,6 +139,9 @@ class Settings(BaseSettings):
         gt=0,
         description="the running service deletes batches older than this (with their faces); default: keep forever",
     )
+    audit_retention_days: float | None = Field(
+        default=None, gt=0, description="the running service deletes audit events older than this; default: keep"
+    )
     retention_interval_seconds: float = Field(
         default=3600, gt=0, description="how often the service prunes old batches (one process of all)"
     )

@@ -14,6 +14,7 @@ from litestar.openapi.spec import Example
 from litestar.params import FromPath, JSONBody, Parameter, PathParameter
 from litestar.response import Stream
 
+from service.api.audit import AUDIT_OPT_KEY
 from service.api.auth import admin_only
 from service.api.openapi import RecognizeOperation
 from service.api.schemas import (
@@ -185,6 +186,7 @@ class BatchLogController(Controller):
     @delete(
         "/{batch_id:str}",
         status_code=200,
+        opt={AUDIT_OPT_KEY: "delete batch"},
         summary="Delete a batch and its entries",
         sync_to_thread=True,
         responses={404: ERROR_RESPONSE},
@@ -219,6 +221,7 @@ class BatchLogController(Controller):
 
     @patch(
         "/{batch_id:str}/entries/{entry_index:int}/faces/{face_index:int}",
+        opt={AUDIT_OPT_KEY: "correct face"},
         summary="Correct who a recognised face is (admin)",
         guards=[admin_only],
         sync_to_thread=True,

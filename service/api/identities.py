@@ -13,6 +13,7 @@ from litestar.params import JSONBody, Parameter, PathParameter
 from litestar.status_codes import HTTP_201_CREATED
 from msgspec import Struct
 
+from service.api.audit import AUDIT_OPT_KEY
 from service.api.auth import admin_only
 from service.api.openapi import AddPhotosOperation, EnrollOperation
 from service.api.schemas import MessageResponse, RenameRequest
@@ -65,7 +66,13 @@ class IdentityController(Controller):
     path = IDENTITIES_PATH
     guards = [admin_only]
 
-    @post("/", status_code=HTTP_201_CREATED, summary="Enroll a new person from photos", operation_class=EnrollOperation)
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        opt={AUDIT_OPT_KEY: "enroll"},
+        summary="Enroll a new person from photos",
+        operation_class=EnrollOperation,
+    )
     async def create(
         self,
         request: Request[Principal, str, Any],
@@ -90,6 +97,7 @@ class IdentityController(Controller):
     @post(
         "/{identity_id:int}/photos",
         status_code=HTTP_201_CREATED,
+        opt={AUDIT_OPT_KEY: "add photos"},
         summary="Add photos to a person",
         operation_class=AddPhotosOperation,
     )
@@ -133,7 +141,13 @@ class IdentityController(Controller):
         """One person and every enrolled face."""
         return IdentityResponse(success=True, identity=people.person(request.user.domain, identity_id))
 
-    @patch("/{identity_id:int}", summary="Rename a person", sync_to_thread=True, request_max_body_size=JSON_BODY_LIMIT)
+    @patch(
+        "/{identity_id:int}",
+        opt={AUDIT_OPT_KEY: "rename"},
+        summary="Rename a person",
+        sync_to_thread=True,
+        request_max_body_size=JSON_BODY_LIMIT,
+    )
     def rename(
         self,
         request: Request[Principal, str, Any],
@@ -144,7 +158,13 @@ class IdentityController(Controller):
         """JSON ``{"name": ...}``; 409 if another person has that name."""
         return IdentityResponse(success=True, identity=people.rename(request.user.domain, identity_id, data.name))
 
-    @delete("/{identity_id:int}/faces/{face_id:int}", status_code=200, summary="Delete a face", sync_to_thread=True)
+    @delete(
+        "/{identity_id:int}/faces/{face_id:int}",
+        status_code=200,
+        opt={AUDIT_OPT_KEY: "delete face"},
+        summary="Delete a face",
+        sync_to_thread=True,
+    )
     def delete_face(
         self,
         request: Request[Principal, str, Any],
@@ -156,7 +176,13 @@ class IdentityController(Controller):
         people.delete_face(request.user.domain, identity_id, face_id)
         return MessageResponse(success=True, message=f"Face {face_id} deleted")
 
-    @delete("/{identity_id:int}", status_code=200, summary="Delete (or erase) a person", sync_to_thread=True)
+    @delete(
+        "/{identity_id:int}",
+        status_code=200,
+        opt={AUDIT_OPT_KEY: "delete person"},
+        summary="Delete (or erase) a person",
+        sync_to_thread=True,
+    )
     def delete_identity(
         self,
         request: Request[Principal, str, Any],

@@ -12,6 +12,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, Parameter
 from msgspec import Struct
 
+from service.api.audit import AUDIT_OPT_KEY
 from service.api.auth import admin_only
 from service.api.schemas import ErrorResponse, MessageResponse
 from service.batches.unknown import NamedFaces, Naming, UnknownClusters, UnknownFacesService
@@ -73,6 +74,7 @@ class UnknownFacesController(Controller):
     @post(
         "/api/unknown-faces/name",
         status_code=200,
+        opt={AUDIT_OPT_KEY: "name faces"},
         summary="Name a group of unknown faces (admin)",
         guards=[admin_only],
         sync_to_thread=True,
@@ -93,6 +95,7 @@ class UnknownFacesController(Controller):
     @post(
         "/api/unknown-faces/dismiss",
         status_code=200,
+        opt={AUDIT_OPT_KEY: "dismiss faces"},
         summary="Leave faces out of unknown groups (admin)",
         guards=[admin_only],
         sync_to_thread=True,

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.common.time import utcnow
+from service.db import audit as audit_queries
 from service.db import batches as batch_queries
 from service.db.batches import PruneReport
 from service.db.leases import claim
@@ -52,9 +53,12 @@ class RetentionTask:
 
     LEASE = "batch-retention"
 
-    def __init__(self, sessions: sessionmaker[Session], days: float, interval: float) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], days: float | None, interval: float, audit_days: float | None = None
+    ) -> None:
         self.sessions = sessions
         self.days = days
+        self.audit_days = audit_days
         self.interval = interval
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
@@ -73,7 +77,21 @@ class RetentionTask:
         """One round: prune if this process holds the lease; None if another does."""
         if not claim(self.sessions, self.LEASE, self.holder, self.interval * 0.9):
             return None
-        return prune(self.sessions, cutoff(self.days))
+        if self.audit_days is not None:
+            with self.sessions.begin() as session:
+                audit_queries.prune_events(session, cutoff(self.audit_days))
+        if self.days is None:
+            return PruneReport(0, 0, 0, 0)
+        report = prune(self.sessions, cutoff(self.days))
+        if report.batches:
+            audit_queries.record(
+                self.sessions,
+                audit_queries.ALL_DOMAINS,
+                "prune batches",
+                actor="retention",
+                details={"older_than_days": self.days, "batches": report.batches, "faces": report.faces},
+            )
+        return report
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -239,3 +239,20 @@ class MaintenanceLease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AuditEvent(Base):
+    """An admin action or a failed attempt at one: who (token), when, what, on which ids, and how it ended."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_domain_at", "domain", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    token_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the command line
+    actor: Mapped[str] = mapped_column(String(255))  # the token's name, or "cli"
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(255))  # the ids involved, e.g. "identity 5 face 9"
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[int] = mapped_column(Integer)  # HTTP status, or 0 (done) / 1 (refused) for the CLI

@@ -27,6 +27,7 @@ class Principal:
     token_id: int
     domain: str
     role: Role
+    name: str = ""  # the token's label (who, in the audit trail)
 
     @property
     def is_admin(self) -> bool:
@@ -64,7 +65,7 @@ def authenticate(session: Session, secret: str) -> Principal | None:
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         # At most one write a minute per token: a GET must not cost a write transaction every time.
         session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-    return Principal(token_id=row.id, domain=row.domain, role=row.role)  # type: ignore[arg-type]
+    return Principal(token_id=row.id, domain=row.domain, role=row.role, name=row.name)  # type: ignore[arg-type]
 
 
 def list_tokens(session: Session, domain: str | None = None) -> list[ApiToken]:
