@@ -470,6 +470,13 @@ def enroll(settings: Settings, directory: Path, domain: str, update: bool, force
             problems.extend(f"{person.name}/{r.filename}: {r.error}" for r in result.rejected)
             touched += 1
             enrolled_faces += len(result.enrolled)
+            audit_queries.record(
+                services.sessions,
+                domain,
+                "enroll",
+                target=f"identity {result.identity.id}",
+                details={"created": {"face_ids": [e.face_id for e in result.enrolled]}},
+            )
     finally:
         services.runner.shutdown()
         services.gallery.close()  # saves the indexes this command changed or rebuilt
@@ -618,6 +625,13 @@ def unknown_name(
     try:
         faces = _cluster_of(services, domain, batch_id, cluster_id)
         named = services.unknown.name(domain, Naming(faces, name, identity_id, force))
+        audit_queries.record(
+            services.sessions,
+            domain,
+            "name faces",
+            target=f"identity {named.identity.id}",
+            details={"face_ids": faces, "batch_id": batch_id},
+        )
     except ServiceError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

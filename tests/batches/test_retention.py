@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.batches.retention import RetentionTask
 from service.cli import main
 from service.common.time import utcnow
+from service.db.audit import events, record
 from service.db.leases import claim
-from service.db.models import Batch, BatchFace
+from service.db.models import AuditEvent, Batch, BatchFace
 from tests.conftest import KNN, ServerProcess
 
 
@@ -90,3 +91,15 @@ def test_a_server_with_two_workers_prunes_old_batches_once_without_errors(
         later = server.drain_log()
     assert remaining(sessions) == [ids[2]]
     assert not [text for text in later if "pruned " in text or "ERROR" in text or "Traceback" in text]
+
+
+def test_audit_events_older_than_their_retention_are_pruned(sessions: sessionmaker[Session]) -> None:
+    record(sessions, "d", "enroll", target="identity 1")
+    record(sessions, "d", "rename", target="identity 1")
+    with sessions.begin() as session:
+        first = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).first()
+        assert first is not None
+        first.at = utcnow() - timedelta(days=100)
+    RetentionTask(sessions, days=None, interval=60, audit_days=90).run_once()
+    with sessions() as session:
+        assert [e.action for e in events(session, "d", None, 10)] == ["rename"]
