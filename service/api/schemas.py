@@ -6,7 +6,9 @@ what is only HTTP's lives here.
 
 from __future__ import annotations
 
-from msgspec import Struct
+from typing import Annotated
+
+from msgspec import Meta, Struct
 
 from service.batches.summary import Summary
 from service.common.errors import FileError
@@ -72,5 +74,5 @@ class RenameRequest(Struct):
 class FaceCorrectionRequest(Struct, forbid_unknown_fields=True):
     """Who a recognised face is: a person's id, or null for Unknown; ``add_to_gallery`` also enrolls the face."""
 
-    identity_id: int | None
+    identity_id: Annotated[int, Meta(ge=1, le=2_147_483_647)] | None
     add_to_gallery: bool = False

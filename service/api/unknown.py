@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, Parameter
-from msgspec import Struct
+from msgspec import Meta, Struct
 
 from service.api.audit import AUDIT_OPT_KEY
 from service.api.auth import admin_only
@@ -23,18 +23,23 @@ JSON_BODY_LIMIT = 64 * 1024
 MAX_BATCHES = 100
 
 
+# SQL integer ids: anything outside cannot exist and must not reach the database as an overflow.
+SqlId = Annotated[int, Meta(ge=1, le=2_147_483_647)]
+FaceIds = Annotated[list[SqlId], Meta(max_length=1000)]
+
+
 class NameFacesRequest(Struct, forbid_unknown_fields=True):
     """Faces (ids from a cluster, minus any that are someone else) and who they are: a new person's ``name``
     or an enrolled person's ``identity_id``; ``force`` enrolls a new person who looks like someone enrolled."""
 
-    face_ids: list[int]
-    name: str | None = None
-    identity_id: int | None = None
+    face_ids: FaceIds
+    name: Annotated[str, Meta(max_length=255)] | None = None
+    identity_id: SqlId | None = None
     force: bool = False
 
 
 class FaceIdsRequest(Struct, forbid_unknown_fields=True):
-    face_ids: list[int]
+    face_ids: FaceIds
 
 
 class UnknownFacesController(Controller):
