@@ -183,6 +183,8 @@ def test_every_route_but_health_docs_and_page_assets_needs_a_token(settings: Set
             path.replace("{batch_id:str}", "20231215_143022_1234")
             .replace("{identity_id:int}", "1")
             .replace("{face_id:int}", "1")
+            .replace("{entry_index:int}", "0")
+            .replace("{face_index:int}", "0")
         )
         for method in sorted(route.methods - {"OPTIONS", "HEAD"}):
             response = client.request(method, concrete)
