@@ -51,8 +51,9 @@ class SchemaOutOfDateError(RuntimeError):
     """The database has not been migrated to the newest schema."""
 
 
-def build_services(settings: Settings) -> Services:
-    """Open the database, load the models (warmed up) and prepare the index store (domains load lazily)."""
+def build_services(settings: Settings, model: FaceModel | None = None) -> Services:
+    """Open the database, load the models (warmed up) unless ``model`` is an already loaded one, and prepare
+    the index store (domains load lazily)."""
     engine = create_db_engine(
         settings.database_url, settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout
     )
@@ -60,17 +61,18 @@ def build_services(settings: Settings) -> Services:
         engine.dispose()
         raise SchemaOutOfDateError("The database schema is not up to date: run `facerec db upgrade`")
     sessions = create_session_factory(engine)
-    model = FaceModel(
-        find_model_pack(settings.model_dir),
-        threads=settings.inference_threads,
-        providers=settings.providers,
-        det_size=settings.det_size,
-        det_threshold=settings.det_threshold,
-        embed_batch_size=settings.embed_batch_size,
-        min_image_side=settings.min_image_side,
-        max_aspect_ratio=settings.max_aspect_ratio,
-    )
-    model.warm_up()
+    if model is None:
+        model = FaceModel(
+            find_model_pack(settings.model_dir),
+            threads=settings.inference_threads,
+            providers=settings.providers,
+            det_size=settings.det_size,
+            det_threshold=settings.det_threshold,
+            embed_batch_size=settings.embed_batch_size,
+            min_image_side=settings.min_image_side,
+            max_aspect_ratio=settings.max_aspect_ratio,
+        )
+        model.warm_up()
     settings.storage_dir.mkdir(parents=True, exist_ok=True)
     # Indexes load on a domain's first search or change (file plus the change log since), not here: a
     # server with 10,000 tenants starts at once, and the least recently used are unloaded over the budget.
@@ -105,13 +107,14 @@ def build_services(settings: Settings) -> Services:
     )
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """The application for ``settings`` (read from the environment when omitted)."""
+def create_app(settings: Settings | None = None, model: FaceModel | None = None) -> Litestar:
+    """The application for ``settings`` (read from the environment when omitted); ``model``, when given, is an
+    already loaded (and warmed) model that the app uses instead of loading its own."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        services = await anyio.to_thread.run_sync(build_services, settings)
+        services = await anyio.to_thread.run_sync(build_services, settings, model)
         app.state.services = services
         app.state.sessions = services.sessions
         app.state.auth_limiter = create_auth_limiter(settings)

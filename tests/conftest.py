@@ -1,4 +1,8 @@
-"""Shared fixtures: real databases (SQLite file, PostgreSQL server), real models, real photos, live servers."""
+"""Shared fixtures: real databases (SQLite file, PostgreSQL server), real models, real photos, the app in process
+and live servers.
+
+The models are loaded once per run (``face_model``) and handed to every app a test builds, in process or behind
+a real server; only tests about loading models or starting a server as an operator does load their own."""
 
 from __future__ import annotations
 
@@ -16,10 +20,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from litestar import Litestar
+from litestar.testing import TestClient
+from litestar.testing.transport import TestClientTransport
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -183,15 +191,18 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """uvicorn serving ``create_app(settings)`` on a free loopback port, in a thread, configured as in production.
+    """uvicorn serving ``create_app(settings, model)`` on a free loopback port, in a thread, configured as in
+    production. Pass the session's ``face_model`` as ``model`` unless loading the models is under test.
 
     ``stand_in`` serves another ASGI app instead, with the same uvicorn configuration (for protocol tests).
     """
 
-    def __init__(self, settings: Settings, stand_in: Callable[..., object] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, stand_in: Callable[..., object] | None = None, *, model: FaceModel | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(settings)  # its state (services, runner) is there once the server has started
+        self.app = create_app(settings, model)  # its state (services, runner) is there once the server has started
         served = stand_in or self.app
         config = build_config(settings, served, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
@@ -205,7 +216,7 @@ class LiveServer:
                 return self
             if not self.thread.is_alive():
                 raise RuntimeError("server failed to start")
-            time.sleep(0.05)
+            time.sleep(0.01)
         raise RuntimeError("server did not start in time")
 
     def __exit__(self, *_exc: object) -> None:
@@ -213,17 +224,43 @@ class LiveServer:
         self.thread.join(timeout=30)
 
 
+class LoopbackTransport(TestClientTransport[TestClient[Litestar]]):
+    """The test client's transport, with requests coming from a loopback address as on a live server (the
+    test client's own peer, "testclient", is no address: the auth limiter and /metrics judge the peer)."""
+
+    def parse_request(self, request: httpx.Request) -> dict[str, Any]:
+        scope = super().parse_request(request)
+        scope["client"] = ("127.0.0.1", 50000)
+        return scope
+
+
+@contextlib.contextmanager
+def app_client(settings: Settings, model: FaceModel) -> Iterator[TestClient[Litestar]]:
+    """``create_app(settings, model)`` in process, behind Litestar's test client (an ``httpx.Client``; its lifespan
+    runs as a server's would). For tests whose subject is the application, not HTTP on a socket."""
+    with TestClient(create_app(settings, model), timeout=120) as http:
+        http._transport = LoopbackTransport(http)  # where httpx keeps the transport the test client set up
+        http.follow_redirects = False  # as an httpx.Client on a live server
+        yield http
+
+
 @pytest.fixture
-def live_server(settings: Settings) -> Iterator[LiveServer]:
+def live_server(settings: Settings, face_model: FaceModel) -> Iterator[LiveServer]:
     """A real HTTP server on this test's database."""
-    with LiveServer(settings) as server:
+    with LiveServer(settings, model=face_model) as server:
         yield server
 
 
 @pytest.fixture
-def client(live_server: LiveServer) -> Iterator[httpx.Client]:
-    """An HTTP client for the live server."""
-    with httpx.Client(base_url=live_server.url, timeout=120) as http:
+def client(request: pytest.FixtureRequest, settings: Settings, face_model: FaceModel) -> Iterator[httpx.Client]:
+    """An HTTP client for the app on this test's database: in process, or on the live server when the test
+    uses ``live_server`` too (so both reach one app)."""
+    if "live_server" in request.fixturenames:
+        server: LiveServer = request.getfixturevalue("live_server")
+        with httpx.Client(base_url=server.url, timeout=120) as http:
+            yield http
+        return
+    with app_client(settings, face_model) as http:
         yield http
 
 
@@ -327,9 +364,10 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def worker_held(server: LiveServer) -> Iterator[threading.Event]:
-    """Occupy one of the server's inference workers with a job that ends when the yielded event is set (or
-    the block ends): the state of a server busy with another batch, reached without racing requests."""
+def worker_held(server: LiveServer | TestClient[Litestar]) -> Iterator[threading.Event]:
+    """Occupy one of the app's inference workers (a live server's or one in process) with a job that ends when
+    the yielded event is set (or the block ends): the state of a server busy with another batch, reached
+    without racing requests."""
     release = threading.Event()
     runner = server.app.state.services.runner
     before = runner.pending
@@ -345,11 +383,19 @@ def worker_held(server: LiveServer) -> Iterator[threading.Event]:
 
 
 @pytest.fixture
-def held_server(settings: Settings) -> Iterator[LiveServer]:
+def held_server(settings: Settings, face_model: FaceModel) -> Iterator[LiveServer]:
     """A live server with one inference worker, no queue, and that worker held until the test ends."""
     busy = settings.model_copy(update={"inference_workers": 1, "max_queued_batches": 0})
-    with LiveServer(busy) as server, worker_held(server):
+    with LiveServer(busy, model=face_model) as server, worker_held(server):
         yield server
+
+
+@pytest.fixture
+def held_client(settings: Settings, face_model: FaceModel) -> Iterator[TestClient[Litestar]]:
+    """The app in process with one inference worker, no queue, and that worker held until the test ends."""
+    busy = settings.model_copy(update={"inference_workers": 1, "max_queued_batches": 0})
+    with app_client(busy, face_model) as http, worker_held(http):
+        yield http
 
 
 def auth(token: str) -> dict[str, str]:

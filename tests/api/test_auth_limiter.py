@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from service.api.auth import FailedAuthLimiter, client_key
+from service.recognition.faces import FaceModel
 from service.server import trusted_proxy_list
 from service.settings import Settings
 from tests.conftest import LiveServer, auth
@@ -41,8 +42,8 @@ def limited(settings: Settings) -> Settings:
 
 
 # ----- over HTTP ----------------------------------------------------------------------------------------
-def test_repeated_failures_from_one_address_get_429_with_retry_after(limited: Settings) -> None:
-    with LiveServer(limited) as server, httpx.Client(base_url=server.url) as http:
+def test_repeated_failures_from_one_address_get_429_with_retry_after(limited: Settings, face_model: FaceModel) -> None:
+    with LiveServer(limited, model=face_model) as server, httpx.Client(base_url=server.url) as http:
         assert fail(http, LIMIT) == [401] * LIMIT
         refused = http.get("/api/auth/me", headers=BAD)
     assert refused.status_code == 429
@@ -50,9 +51,11 @@ def test_repeated_failures_from_one_address_get_429_with_retry_after(limited: Se
     assert refused.json()["success"] is False
 
 
-def test_a_valid_token_still_works_from_a_limited_address(limited: Settings, tokens: Callable[..., str]) -> None:
+def test_a_valid_token_still_works_from_a_limited_address(
+    limited: Settings, face_model: FaceModel, tokens: Callable[..., str]
+) -> None:
     good = tokens("example.com", "user")
-    with LiveServer(limited) as server, httpx.Client(base_url=server.url) as http:
+    with LiveServer(limited, model=face_model) as server, httpx.Client(base_url=server.url) as http:
         assert fail(http, LIMIT + 1)[-1] == 429
         response = http.get("/api/auth/me", headers=auth(good))
     assert response.status_code == 200
@@ -60,17 +63,21 @@ def test_a_valid_token_still_works_from_a_limited_address(limited: Settings, tok
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "frk_another_guess"}], ids=["missing", "invalid"])
-def test_a_limited_address_without_a_valid_token_gets_429(limited: Settings, headers: dict[str, str]) -> None:
-    with LiveServer(limited) as server, httpx.Client(base_url=server.url) as http:
+def test_a_limited_address_without_a_valid_token_gets_429(
+    limited: Settings, face_model: FaceModel, headers: dict[str, str]
+) -> None:
+    with LiveServer(limited, model=face_model) as server, httpx.Client(base_url=server.url) as http:
         fail(http, LIMIT)
         response = http.get("/api/auth/me", headers=headers)
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) > 0
 
 
-def test_without_trusted_proxies_a_rotating_x_forwarded_for_does_not_escape_the_limit(limited: Settings) -> None:
+def test_without_trusted_proxies_a_rotating_x_forwarded_for_does_not_escape_the_limit(
+    limited: Settings, face_model: FaceModel
+) -> None:
     assert limited.trusted_proxies == ""  # the default: nobody's forwarded headers are believed
-    with LiveServer(limited) as server, httpx.Client(base_url=server.url) as http:
+    with LiveServer(limited, model=face_model) as server, httpx.Client(base_url=server.url) as http:
         codes = [
             http.get("/api/auth/me", headers={**BAD, "X-Forwarded-For": f"198.51.100.{n}"}).status_code
             for n in range(LIMIT + 2)
@@ -78,10 +85,10 @@ def test_without_trusted_proxies_a_rotating_x_forwarded_for_does_not_escape_the_
     assert codes == [401] * LIMIT + [429, 429]  # all counted against the socket's address, 127.0.0.1
 
 
-def test_a_trusted_proxy_s_x_forwarded_for_names_the_client(limited: Settings) -> None:
+def test_a_trusted_proxy_s_x_forwarded_for_names_the_client(limited: Settings, face_model: FaceModel) -> None:
     behind_proxy = limited.model_copy(update={"trusted_proxies": "127.0.0.1"})
     alice, bob = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "203.0.113.8"}
-    with LiveServer(behind_proxy) as server, httpx.Client(base_url=server.url) as http:
+    with LiveServer(behind_proxy, model=face_model) as server, httpx.Client(base_url=server.url) as http:
         assert fail(http, LIMIT + 1, alice)[-1] == 429
         assert fail(http, 1, bob) == [401]  # another client behind the same proxy is not limited
 

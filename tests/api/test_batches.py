@@ -12,11 +12,22 @@ import httpx
 import pytest
 from PIL import Image
 
+from service.recognition.faces import FaceModel
 from service.settings import Settings
 from tests.api.spec_client import load_spec_client
 from tests.api.spec_csv import spec_csv_header
 from tests.api.spec_shapes import check_entry, check_recognize_response, check_summary
-from tests.conftest import FACES, KNN, STRANGERS, LiveServer, auth, enroll_knn_train, photo_files, worker_held
+from tests.conftest import (
+    FACES,
+    KNN,
+    STRANGERS,
+    LiveServer,
+    app_client,
+    auth,
+    enroll_knn_train,
+    photo_files,
+    worker_held,
+)
 
 TEST_PHOTOS = sorted((KNN / "test").iterdir())
 EXPECTED = {
@@ -176,9 +187,11 @@ def test_a_body_without_files_is_the_specs_400_no_photos_uploaded(
     assert response.json()["error"].startswith("No photos uploaded")
 
 
-def test_more_photos_than_the_limit_is_a_400_naming_the_limit(settings: Settings, tokens: Callable[..., str]) -> None:
+def test_more_photos_than_the_limit_is_a_400_naming_the_limit(
+    settings: Settings, face_model: FaceModel, tokens: Callable[..., str]
+) -> None:
     small = settings.model_copy(update={"max_batch_size": 3})
-    with LiveServer(small) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+    with app_client(small, face_model) as http:
         response = recognize(http, tokens(), *([KNN / "test" / "obama1.jpg"] * 4))
     assert response.status_code == 400
     assert response.json()["error"] == "Batch size exceeds maximum of 3 photos (4 uploaded)"
@@ -227,10 +240,12 @@ def test_a_batch_with_no_usable_file_is_a_400_with_the_errors_and_is_not_stored(
     assert client.get("/api/batch-photos/logs", headers=auth(admin)).json()["total"] == 0
 
 
-def test_files_over_the_size_limit_are_refused_per_file(settings: Settings, tokens: Callable[..., str]) -> None:
+def test_files_over_the_size_limit_are_refused_per_file(
+    settings: Settings, face_model: FaceModel, tokens: Callable[..., str]
+) -> None:
     tight = settings.model_copy(update={"max_file_mb": 0.1})
     big = FACES / "facenet_pytorch" / "data" / "test_images" / "shea_whigham" / "1.jpg"
-    with LiveServer(tight) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+    with app_client(tight, face_model) as http:
         body = recognize(http, tokens(), KNN / "test" / "obama1.jpg", big).json()
     assert body["total_processed"] == 1
     assert body["errors"][0]["filename"] == "1.jpg"
@@ -355,25 +370,24 @@ def test_a_domain_only_searches_its_own_people(client: httpx.Client, tokens: Cal
 
 
 def test_a_busy_server_answers_503_with_retry_after_and_serves_again_once_free(
-    held_server: LiveServer, user: str
+    held_client: httpx.Client, user: str
 ) -> None:
-    with httpx.Client(base_url=held_server.url, timeout=120) as http:
-        refused = recognize(http, user, KNN / "test" / "obama1.jpg")
-        assert refused.status_code == 503
-        assert int(refused.headers["Retry-After"]) > 0
-        assert refused.json() == {"success": False, "error": "The server is busy; retry later"}
+    refused = recognize(held_client, user, KNN / "test" / "obama1.jpg")
+    assert refused.status_code == 503
+    assert int(refused.headers["Retry-After"]) > 0
+    assert refused.json() == {"success": False, "error": "The server is busy; retry later"}
 
 
-def test_a_server_that_was_busy_serves_the_next_batch(settings: Settings, user: str) -> None:
+def test_a_server_that_was_busy_serves_the_next_batch(settings: Settings, face_model: FaceModel, user: str) -> None:
     busy = settings.model_copy(update={"inference_workers": 1, "max_queued_batches": 0})
-    with LiveServer(busy) as server, httpx.Client(base_url=server.url, timeout=120) as http:
-        with worker_held(server):
+    with app_client(busy, face_model) as http:
+        with worker_held(http):
             assert recognize(http, user, KNN / "test" / "obama1.jpg").status_code == 503
         assert recognize(http, user, KNN / "test" / "obama1.jpg").status_code == 200
 
 
 def test_the_upload_route_takes_a_full_batch_beyond_the_small_body_limit_of_other_routes(
-    settings: Settings, tokens: Callable[..., str]
+    settings: Settings, face_model: FaceModel, tokens: Callable[..., str]
 ) -> None:
     small = settings.model_copy(update={"max_batch_size": 3, "max_file_mb": 2.0})
     source = Image.open(FACES / "facenet_pytorch" / "data" / "test_images" / "shea_whigham" / "1.jpg").convert("RGB")
@@ -381,7 +395,7 @@ def test_the_upload_route_takes_a_full_batch_beyond_the_small_body_limit_of_othe
     source.resize((1800, 1350)).save(buffer, "JPEG", quality=95)  # about 0.8 MB
     files = [("photos[]", (f"p{i}.jpg", buffer.getvalue(), "image/jpeg")) for i in range(3)]
     assert sum(len(part[1][1]) for part in files) > 2 * 1024 * 1024  # twice the 1 MB limit of the JSON routes
-    with LiveServer(small) as server, httpx.Client(base_url=server.url, timeout=120) as http:
+    with app_client(small, face_model) as http:
         response = http.post("/api/batch-photos/recognize", headers=auth(tokens()), files=files)
     assert response.status_code == 200, response.text
     assert response.json()["total_processed"] == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -9,9 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
 
+from service.recognition.faces import FaceModel
 from service.settings import Settings
-from tests.conftest import LiveServer, auth
+from tests.conftest import app_client, auth
 
 ALLOWED = "http://allowed.test:8080"
 OTHER = "http://elsewhere.test"
@@ -25,18 +29,18 @@ def database_url(tmp_path: Path, sqlite_template: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def serve_with(settings: Settings, origins: str) -> LiveServer:
-    """A live server whose settings allow ``origins`` (the environment variable's comma-separated form)."""
-    return LiveServer(settings.model_copy(update={"cors_allow_origins": origins}))
+def serve_with(
+    settings: Settings, model: FaceModel, origins: str
+) -> contextlib.AbstractContextManager[TestClient[Litestar]]:
+    """The app (in process: CORS is headers, answered by the app) with settings that allow ``origins`` (the
+    environment variable's comma-separated form). Browsers reading them: tests/web/test_spec_html.py."""
+    return app_client(settings.model_copy(update={"cors_allow_origins": origins}), model)
 
 
 @pytest.fixture
-def cors_client(settings: Settings) -> Iterator[httpx.Client]:
-    """A client of a server that allows pages on ALLOWED (given with a trailing slash, as people write it)."""
-    with (
-        serve_with(settings, f"{ALLOWED}/, https://second.test") as server,
-        httpx.Client(base_url=server.url, timeout=60) as http,
-    ):
+def cors_client(settings: Settings, face_model: FaceModel) -> Iterator[httpx.Client]:
+    """A client of the app that allows pages on ALLOWED (given with a trailing slash, as people write it)."""
+    with serve_with(settings, face_model, f"{ALLOWED}/, https://second.test") as http:
         yield http
 
 
@@ -156,8 +160,8 @@ def test_by_default_no_cors_headers_are_added(client: httpx.Client, tokens: Call
     assert cors_headers(response) == {}
 
 
-def test_a_star_allows_every_origin(settings: Settings) -> None:
-    with serve_with(settings, "*") as server, httpx.Client(base_url=server.url) as http:
+def test_a_star_allows_every_origin(settings: Settings, face_model: FaceModel) -> None:
+    with serve_with(settings, face_model, "*") as http:
         response = preflight(http, "/api/batch-photos/recognize", "POST", OTHER)
         assert response.status_code == 204
         assert response.headers["access-control-allow-origin"] == "*"

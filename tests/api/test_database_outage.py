@@ -1,7 +1,7 @@
 """When PostgreSQL goes away, health and the API say so with 503 (not 200 / 500) and recover by themselves.
 
-The server reaches PostgreSQL through a TCP proxy written here; stopping the proxy closes every connection
-and refuses new ones, as a database restart or a network cut would.
+The app (in process) reaches PostgreSQL through a TCP proxy written here; stopping the proxy closes every
+connection and refuses new ones, as a database restart or a network cut would.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from service.recognition.faces import FaceModel
 from service.settings import Settings
-from tests.conftest import POSTGRES_URL, LiveServer, auth, free_port
+from tests.conftest import POSTGRES_URL, app_client, auth, free_port
 
 pytestmark = [
     pytest.mark.skipif(POSTGRES_URL is None, reason="needs FACEREC_TEST_DATABASE_URL (PostgreSQL)"),
@@ -99,45 +100,48 @@ def proxy(database_url: str) -> Iterator[TcpProxy]:
 
 
 @pytest.fixture
-def server(settings: Settings, proxy: TcpProxy, database_url: str) -> Iterator[LiveServer]:
+def proxied_client(
+    settings: Settings, face_model: FaceModel, proxy: TcpProxy, database_url: str
+) -> Iterator[httpx.Client]:
+    """The app in process, on this test's database through the proxy."""
     through_proxy = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
     proxied = settings.model_copy(update={"database_url": through_proxy.render_as_string(hide_password=False)})
-    with LiveServer(proxied) as live:
-        yield live
+    with app_client(proxied, face_model) as http:
+        yield http
 
 
 def test_health_is_503_while_the_database_is_unreachable_and_200_again_once_it_is_back(
-    server: LiveServer, proxy: TcpProxy
+    proxied_client: httpx.Client, proxy: TcpProxy
 ) -> None:
-    with httpx.Client(base_url=server.url, timeout=60) as http:
-        assert http.get(HEALTH).status_code == 200
+    http = proxied_client
+    assert http.get(HEALTH).status_code == 200
 
-        proxy.stop()
-        down = http.get(HEALTH)
-        assert down.status_code == 503
-        body = down.json()
-        assert set(body) >= SPEC_HEALTH_FIELDS
-        assert body["status"] == "unhealthy"
-        assert body["database"] == "unreachable"
+    proxy.stop()
+    down = http.get(HEALTH)
+    assert down.status_code == 503
+    body = down.json()
+    assert set(body) >= SPEC_HEALTH_FIELDS
+    assert body["status"] == "unhealthy"
+    assert body["database"] == "unreachable"
 
-        proxy.start()
-        up = http.get(HEALTH)
-        assert up.status_code == 200
-        assert up.json()["status"] == "healthy"
+    proxy.start()
+    up = http.get(HEALTH)
+    assert up.status_code == 200
+    assert up.json()["status"] == "healthy"
 
 
 def test_api_calls_answer_503_with_retry_after_while_the_database_is_unreachable_then_work_again(
-    server: LiveServer, proxy: TcpProxy, tokens: Callable[..., str]
+    proxied_client: httpx.Client, proxy: TcpProxy, tokens: Callable[..., str]
 ) -> None:
-    headers = auth(tokens())
-    with httpx.Client(base_url=server.url, timeout=60, headers=headers) as http:
-        assert http.get("/api/batch-photos/logs").status_code == 200
+    http = proxied_client
+    http.headers.update(auth(tokens()))
+    assert http.get("/api/batch-photos/logs").status_code == 200
 
-        proxy.stop()
-        down = http.get("/api/batch-photos/logs")
-        assert down.status_code == 503
-        assert down.json() == {"success": False, "error": "Database unavailable"}
-        assert int(down.headers["Retry-After"]) > 0
+    proxy.stop()
+    down = http.get("/api/batch-photos/logs")
+    assert down.status_code == 503
+    assert down.json() == {"success": False, "error": "Database unavailable"}
+    assert int(down.headers["Retry-After"]) > 0
 
-        proxy.start()
-        assert http.get("/api/batch-photos/logs").status_code == 200
+    proxy.start()
+    assert http.get("/api/batch-photos/logs").status_code == 200

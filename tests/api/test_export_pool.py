@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from service.db.session import create_db_engine, create_session_factory
+from service.recognition.faces import FaceModel
 from service.settings import Settings
 from tests.batches.stored import store_batch
 from tests.conftest import POSTGRES_URL, LiveServer, auth
@@ -47,9 +48,9 @@ def store_large_batch(database_url: str) -> None:
 
 
 @pytest.fixture
-def small_pool_server(settings: Settings) -> Iterator[LiveServer]:
+def small_pool_server(settings: Settings, face_model: FaceModel) -> Iterator[LiveServer]:
     small = settings.model_copy(update={"db_pool_size": POOL, "db_max_overflow": 0, "db_pool_timeout": 2.0})
-    with LiveServer(small) as server:
+    with LiveServer(small, model=face_model) as server:
         yield server
 
 

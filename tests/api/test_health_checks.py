@@ -11,20 +11,22 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.api.state import Services
 from service.db.gallery import bump_version
 from service.settings import Settings
-from tests.conftest import KNN, LiveServer, auth, photo_files
+from tests.conftest import KNN, auth, photo_files
 
 HEALTH = "/api/batch-photos/health"
 
 
-def services_of(server: LiveServer) -> Services:
-    """The running app's services (the server runs in this process)."""
-    services: Services = server.app.state.services
+def services_of(client: TestClient[Litestar]) -> Services:
+    """The running app's services (the app runs in this process)."""
+    services: Services = client.app.state.services
     return services
 
 
@@ -40,17 +42,17 @@ def test_an_admin_token_sees_which_worker_answered_and_a_user_token_does_not(
 ) -> None:
     admin = client.get("/api/auth/me", headers=auth(tokens(role="admin"))).json()
     user = client.get("/api/auth/me", headers=auth(tokens(role="user"))).json()
-    assert admin["worker_pid"] == os.getpid()  # the test server runs in this process
+    assert admin["worker_pid"] == os.getpid()  # the app under test runs in this process
     assert "worker_pid" not in user
 
 
 def test_models_that_do_not_answer_make_health_503_unhealthy(
-    client: httpx.Client, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+    client: TestClient[Litestar], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(_crops: object) -> np.ndarray:
         raise RuntimeError("onnxruntime session lost")
 
-    monkeypatch.setattr(services_of(live_server).model, "embed", broken)
+    monkeypatch.setattr(services_of(client).model, "embed", broken)
     response = client.get(HEALTH)
     assert response.status_code == 503
     body = response.json()
@@ -60,10 +62,10 @@ def test_models_that_do_not_answer_make_health_503_unhealthy(
 
 
 def test_an_index_that_cannot_be_loaded_makes_health_503_degraded(
-    client: httpx.Client, live_server: LiveServer, settings: Settings
+    client: TestClient[Litestar], settings: Settings
 ) -> None:
     # Another worker starts a domain's gallery; this one cannot write that domain's index file.
-    sessions: sessionmaker[Session] = services_of(live_server).sessions
+    sessions: sessionmaker[Session] = services_of(client).sessions
     with sessions.begin() as session:
         bump_version(session, "other.example", [])
     shutil.rmtree(settings.index_dir, ignore_errors=True)
@@ -80,11 +82,11 @@ def test_an_index_that_cannot_be_loaded_makes_health_503_degraded(
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_database_that_cannot_be_opened_makes_health_503_unhealthy_until_it_can(
-    client: httpx.Client, live_server: LiveServer, database_url: str
+    client: TestClient[Litestar], database_url: str
 ) -> None:
     path = Path(make_url(database_url).database or "")
     aside = path.with_name("aside.db")
-    services_of(live_server).engine.dispose()  # no open connection keeps the old file reachable
+    services_of(client).engine.dispose()  # no open connection keeps the old file reachable
     path.rename(aside)
     path.mkdir()  # SQLite cannot open a folder as a database (a missing file it would create, empty)
     try:

@@ -15,8 +15,9 @@ import pytest
 from PIL import Image
 
 from service.app import create_app
+from service.recognition.faces import FaceModel
 from service.settings import Settings
-from tests.conftest import KNN, LiveServer, auth, enroll_knn_train, photo_files
+from tests.conftest import KNN, app_client, auth, enroll_knn_train, photo_files
 
 GOOD = (KNN / "test" / "obama1.jpg").read_bytes()
 
@@ -68,9 +69,7 @@ def hostile_files() -> list[tuple[str, bytes, str | None]]:
     ]
 
 
-def test_a_batch_of_hostile_files_keeps_the_good_ones_and_explains_the_rest(
-    client: httpx.Client, admin: str, live_server: LiveServer
-) -> None:
+def test_a_batch_of_hostile_files_keeps_the_good_ones_and_explains_the_rest(client: httpx.Client, admin: str) -> None:
     enroll_knn_train(client, admin)
     cases = hostile_files()
     files = [("photos[]", (name, data, "application/octet-stream")) for name, data, _ in cases]
@@ -159,9 +158,11 @@ def test_a_thousand_and_one_parts_are_refused(client: httpx.Client, admin: str) 
     assert response.json()["success"] is False
 
 
-def test_a_body_over_the_upload_limit_is_a_413(settings: Settings, tokens: Callable[..., str]) -> None:
+def test_a_body_over_the_upload_limit_is_a_413(
+    settings: Settings, face_model: FaceModel, tokens: Callable[..., str]
+) -> None:
     tight = settings.model_copy(update={"max_batch_size": 2, "max_file_mb": 0.5})
-    with LiveServer(tight) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+    with app_client(tight, face_model) as http:
         response = http.post(
             "/api/batch-photos/recognize",
             headers=auth(tokens()),

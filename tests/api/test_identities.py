@@ -108,7 +108,7 @@ def test_get_shows_the_faces_with_thumbnails(client: httpx.Client, admin: str) -
     assert client.get(faces[0]["thumbnail_url"]).status_code == 401
 
 
-def test_the_full_lifecycle_through_the_live_server(client: httpx.Client, admin: str) -> None:
+def test_the_full_lifecycle_through_the_api(client: httpx.Client, admin: str) -> None:
     ids = enroll_knn_train(client, admin)
     assert primary_person(client, admin) == "obama"
     old_batch = client.get("/api/batch-photos/logs", headers=auth(admin)).json()["batches"][0]["batch_id"]

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from service.recognition.faces import FaceModel
 from service.settings import Settings
 from tests.conftest import LiveServer, auth
 
@@ -140,9 +141,11 @@ def quick(settings: Settings) -> Settings:
 
 
 # ----- header size --------------------------------------------------------------------------------------
-def test_an_oversized_header_line_is_refused_quickly_without_being_buffered(settings: Settings) -> None:
+def test_an_oversized_header_line_is_refused_quickly_without_being_buffered(
+    settings: Settings, face_model: FaceModel
+) -> None:
     chunk = b"a" * 65536
-    with LiveServer(settings) as server, connect(server) as sock:
+    with LiveServer(settings, model=face_model) as server, connect(server) as sock:
         memory_before = rss_bytes()
         started = time.monotonic()
         sock.sendall(b"GET /api/batch-photos/health HTTP/1.1\r\nHost: test\r\nX-Big: ")
@@ -162,30 +165,34 @@ def test_an_oversized_header_line_is_refused_quickly_without_being_buffered(sett
     assert memory_growth < 32 * MiB
 
 
-def test_headers_within_the_limit_are_served(settings: Settings) -> None:
-    with LiveServer(settings) as server, httpx.Client(base_url=server.url) as http:
+def test_headers_within_the_limit_are_served(settings: Settings, face_model: FaceModel) -> None:
+    with LiveServer(settings, model=face_model) as server, httpx.Client(base_url=server.url) as http:
         response = http.get(HEALTH, headers={"X-Padding": "a" * (settings.max_header_bytes - 1024)})
     assert response.status_code == 200
 
 
 # ----- header and body timeouts -------------------------------------------------------------------------
-def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(quick: Settings) -> None:
-    with LiveServer(quick) as server, connect(server) as sock:
+def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(
+    quick: Settings, face_model: FaceModel
+) -> None:
+    with LiveServer(quick, model=face_model) as server, connect(server) as sock:
         response, elapsed = read_until_closed(sock, within=5)
     assert response == b""
     assert elapsed < 3
 
 
-def test_partial_headers_get_408_and_are_closed_after_the_header_timeout(quick: Settings) -> None:
-    with LiveServer(quick) as server, connect(server) as sock:
+def test_partial_headers_get_408_and_are_closed_after_the_header_timeout(
+    quick: Settings, face_model: FaceModel
+) -> None:
+    with LiveServer(quick, model=face_model) as server, connect(server) as sock:
         sock.sendall(b"GET /api/batch-photos/health HTTP/1.1\r\nHost: test\r\n")
         response, elapsed = read_until_closed(sock, within=5)
     assert response.startswith(b"HTTP/1.1 408")
     assert 0.9 < elapsed < 3
 
 
-def test_trickling_header_lines_does_not_extend_the_header_timeout(quick: Settings) -> None:
-    with LiveServer(quick) as server, connect(server) as sock:
+def test_trickling_header_lines_does_not_extend_the_header_timeout(quick: Settings, face_model: FaceModel) -> None:
+    with LiveServer(quick, model=face_model) as server, connect(server) as sock:
         started = time.monotonic()
         sock.sendall(b"GET /api/batch-photos/health HTTP/1.1\r\nHost: test\r\n")
         while time.monotonic() - started < 10:
@@ -199,8 +206,8 @@ def test_trickling_header_lines_does_not_extend_the_header_timeout(quick: Settin
     assert elapsed < 3
 
 
-def test_keep_alive_requests_each_get_a_fresh_header_deadline(quick: Settings) -> None:
-    with LiveServer(quick) as server:
+def test_keep_alive_requests_each_get_a_fresh_header_deadline(quick: Settings, face_model: FaceModel) -> None:
+    with LiveServer(quick, model=face_model) as server:
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
         try:
             for _ in range(3):  # 3 × 0.6 s on one connection, longer than the 1 s header timeout
@@ -215,22 +222,24 @@ def test_keep_alive_requests_each_get_a_fresh_header_deadline(quick: Settings) -
 
 
 def test_a_stalled_body_gets_408_and_is_closed_after_the_body_timeout(
-    quick: Settings, tokens: Callable[..., str]
+    quick: Settings, tokens: Callable[..., str], face_model: FaceModel
 ) -> None:
     token = tokens("example.com", "user")
-    with LiveServer(quick) as server, connect(server) as sock:
+    with LiveServer(quick, model=face_model) as server, connect(server) as sock:
         sock.sendall(upload_head(token, 100_000) + f"--{BOUNDARY}\r\n".encode())  # and then nothing more
         response, elapsed = read_until_closed(sock, within=5)
     assert response.startswith(b"HTTP/1.1 408")
     assert 0.9 < elapsed < 3
 
 
-def test_a_slow_but_steady_body_is_received_whole(quick: Settings, tokens: Callable[..., str]) -> None:
+def test_a_slow_but_steady_body_is_received_whole(
+    quick: Settings, tokens: Callable[..., str], face_model: FaceModel
+) -> None:
     token = tokens("example.com", "user")
     body = multipart_body({"threshold": "50", "note": "x" * 200})
     size = len(body) // 6 + 1
     pieces = [body[i : i + size] for i in range(0, len(body), size)]
-    with LiveServer(quick) as server, connect(server) as sock:
+    with LiveServer(quick, model=face_model) as server, connect(server) as sock:
         sock.sendall(upload_head(token, len(body)))
         for piece in pieces:  # 0.4 s apart: well over the 1 s body timeout in all, never 1 s without progress
             assert stays_open(sock, 0.4)
@@ -270,11 +279,11 @@ def test_a_body_the_app_is_slow_to_read_is_not_cut_off(quick: Settings) -> None:
 
 # ----- connection floods --------------------------------------------------------------------------------
 def test_health_and_an_authenticated_request_are_served_while_200_connections_idle(
-    settings: Settings, tokens: Callable[..., str]
+    settings: Settings, tokens: Callable[..., str], face_model: FaceModel
 ) -> None:
     token = tokens("example.com", "user")
     with (
-        LiveServer(settings) as server,
+        LiveServer(settings, model=face_model) as server,
         open_connections(server, 150),
         open_connections(server, 50, first_bytes=b"GET /api/batch-photos/health HTTP/1.1\r\n"),
         httpx.Client(base_url=server.url, timeout=10) as http,
@@ -284,12 +293,12 @@ def test_health_and_an_authenticated_request_are_served_while_200_connections_id
 
 
 def test_at_the_connection_cap_the_longest_waiting_connections_make_room(
-    settings: Settings, tokens: Callable[..., str]
+    settings: Settings, tokens: Callable[..., str], face_model: FaceModel
 ) -> None:
     capped = settings.model_copy(update={"max_connections": 20, "header_timeout": 60.0})
     token = tokens("example.com", "user")
     with (
-        LiveServer(capped) as server,
+        LiveServer(capped, model=face_model) as server,
         open_connections(server, 50) as idle,
         httpx.Client(base_url=server.url, timeout=10) as http,
     ):
@@ -303,11 +312,11 @@ def test_at_the_connection_cap_the_longest_waiting_connections_make_room(
 
 
 def test_connections_with_a_request_in_progress_are_never_closed_to_make_room(
-    settings: Settings, tokens: Callable[..., str]
+    settings: Settings, tokens: Callable[..., str], face_model: FaceModel
 ) -> None:
     capped = settings.model_copy(update={"max_connections": 5, "body_timeout": 60.0})
     with ExitStack() as stack:
-        server = stack.enter_context(LiveServer(capped))
+        server = stack.enter_context(LiveServer(capped, model=face_model))
         busy = []
         for _ in range(5):
             sock = stack.enter_context(connect(server))

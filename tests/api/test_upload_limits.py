@@ -11,8 +11,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from service.recognition.faces import FaceModel
 from service.settings import Settings
-from tests.conftest import KNN, LiveServer, auth
+from tests.conftest import KNN, LiveServer, app_client, auth
 
 GOOD = (KNN / "test" / "obama1.jpg").read_bytes()
 BOUNDARY = "facerecboundary"
@@ -163,12 +164,12 @@ def test_too_many_parts_says_what_was_too_many(client: httpx.Client, user: str) 
 
 # ----- sizes --------------------------------------------------------------------------------------------
 def test_a_file_one_byte_over_the_limit_says_so_in_figures_that_differ(
-    settings: Settings, tokens: Callable[..., str]
+    settings: Settings, face_model: FaceModel, tokens: Callable[..., str]
 ) -> None:
     tight = settings.model_copy(update={"max_file_mb": 0.5})
     limit = 512 * 1024
     oversized = GOOD + b"\0" * (limit + 1 - len(GOOD))
-    with LiveServer(tight) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+    with app_client(tight, face_model) as http:
         response = post_raw(
             http,
             "/api/batch-photos/recognize",
@@ -183,15 +184,15 @@ def test_a_file_one_byte_over_the_limit_says_so_in_figures_that_differ(
 
 
 def test_uploads_beyond_the_servers_upload_space_get_503_and_the_space_comes_back(
-    settings: Settings, tokens: Callable[..., str]
+    settings: Settings, face_model: FaceModel, tokens: Callable[..., str]
 ) -> None:
     small_space = settings.model_copy(update={"upload_spool_mb": 0.1})  # about 100 KB across all requests
     big = GOOD + b"\0" * 200_000  # still a valid JPEG (trailing bytes are ignored), 0.2 MB
     token = tokens()
-    with LiveServer(small_space) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+    with app_client(small_space, face_model) as http:
         refused = post_raw(http, "/api/batch-photos/recognize", token, body(part("photos[]", big, b"big.jpg")))
         accepted = post_raw(http, "/api/batch-photos/recognize", token, body(part("photos[]", GOOD, b"good.jpg")))
-        assert server.app.state.services.spool.used == 0
+        assert http.app.state.services.spool.used == 0
     assert refused.status_code == 503
     assert int(refused.headers["Retry-After"]) >= 1
     assert "too many uploads" in refused.json()["error"]
@@ -206,9 +207,10 @@ def test_a_full_queue_refuses_an_upload_before_its_body_is_sent(held_server: Liv
     assert "retry-after:" in head.lower()
 
 
-def test_a_full_queue_refuses_an_enrollment_too(held_server: LiveServer, admin: str) -> None:
-    with httpx.Client(base_url=held_server.url, timeout=60) as http:
-        response = post_raw(http, "/api/identities", admin, body(part("name", b"A"), part("photos[]", GOOD, b"a.jpg")))
+def test_a_full_queue_refuses_an_enrollment_too(held_client: httpx.Client, admin: str) -> None:
+    response = post_raw(
+        held_client, "/api/identities", admin, body(part("name", b"A"), part("photos[]", GOOD, b"a.jpg"))
+    )
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) >= 1
 

@@ -13,7 +13,7 @@ from PIL import Image
 from service.recognition.faces import FaceModel
 from service.recognition.images import decode_image
 from service.settings import Settings
-from tests.conftest import KNN, LiveServer, auth
+from tests.conftest import KNN, app_client, auth
 
 PHOTO = KNN / "test" / "obama1.jpg"
 
@@ -61,11 +61,11 @@ def test_the_tiled_photo_really_holds_sixteen_faces(
 
 
 def test_a_photo_with_more_faces_than_the_limit_keeps_the_largest_and_says_so(
-    settings: Settings, tokens: Callable[..., str], tiled_faces: bytes
+    settings: Settings, face_model: FaceModel, tokens: Callable[..., str], tiled_faces: bytes
 ) -> None:
     limited = settings.model_copy(update={"max_faces_per_photo": 5})
     token = tokens()
-    with LiveServer(limited) as server, httpx.Client(base_url=server.url, timeout=120) as http:
+    with app_client(limited, face_model) as http:
         [entry] = entries(http, token, upload(http, token, ("tiles.png", tiled_faces)))
     metadata = entry["metadata"]
     assert isinstance(metadata, dict)
@@ -76,11 +76,11 @@ def test_a_photo_with_more_faces_than_the_limit_keeps_the_largest_and_says_so(
 
 
 def test_a_batch_stops_recognising_faces_at_its_face_limit_but_keeps_every_photo(
-    settings: Settings, tokens: Callable[..., str], tiled_faces: bytes
+    settings: Settings, face_model: FaceModel, tokens: Callable[..., str], tiled_faces: bytes
 ) -> None:
     limited = settings.model_copy(update={"max_faces_per_batch": 20})
     token = tokens()
-    with LiveServer(limited) as server, httpx.Client(base_url=server.url, timeout=120) as http:
+    with app_client(limited, face_model) as http:
         response = upload(http, token, *[(f"t{i}.png", tiled_faces) for i in range(3)])
         logged = entries(http, token, response)
     assert response.json()["total_processed"] == 3
@@ -90,13 +90,13 @@ def test_a_batch_stops_recognising_faces_at_its_face_limit_but_keeps_every_photo
 
 
 def test_photos_past_the_batch_pixel_budget_are_refused_with_the_reason(
-    settings: Settings, tokens: Callable[..., str]
+    settings: Settings, face_model: FaceModel, tokens: Callable[..., str]
 ) -> None:
     budget = settings.model_copy(update={"max_batch_megapixels": 1.0})
     big = io.BytesIO()
     Image.new("RGB", (800, 800), (90, 90, 90)).save(big, "PNG")  # 0.64 MP decoded each
     token = tokens()
-    with LiveServer(budget) as server, httpx.Client(base_url=server.url, timeout=120) as http:
+    with app_client(budget, face_model) as http:
         response = upload(
             http, token, ("a.png", big.getvalue()), ("b.png", big.getvalue()), ("c.jpg", PHOTO.read_bytes())
         )

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from service.recognition.faces import FaceModel
 from service.settings import Settings
 from tests.api.spec_client import SPEC, SPEC_HOST
 from tests.conftest import KNN, LiveServer, enroll_knn_train
@@ -67,9 +68,9 @@ def site(tmp_path: Path) -> Iterator[StaticSite]:
 
 
 @pytest.fixture
-def api(settings: Settings, site: StaticSite) -> Iterator[LiveServer]:
+def api(settings: Settings, site: StaticSite, face_model: FaceModel) -> Iterator[LiveServer]:
     """The service, allowing the site's origin (as an operator would with FACEREC_CORS_ALLOW_ORIGINS)."""
-    with LiveServer(settings.model_copy(update={"cors_allow_origins": site.origin})) as server:
+    with LiveServer(settings.model_copy(update={"cors_allow_origins": site.origin}), model=face_model) as server:
         yield server
 
 
