@@ -1,4 +1,5 @@
-"""Unknown faces: their groups per batch or across batches, naming a group (admin), dismissing faces (admin)."""
+"""Unknown faces: their groups per batch or across batches, naming a group (admin), dismissing faces and putting
+them back (admin)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from msgspec import Meta, Struct
 from service.api.audit import AUDIT_OPT_KEY
 from service.api.auth import admin_only
 from service.api.schemas import ErrorResponse, MessageResponse
-from service.batches.unknown import NamedFaces, Naming, UnknownClusters, UnknownFacesService
+from service.batches.unknown import DismissedFaces, NamedFaces, Naming, UnknownClusters, UnknownFacesService
 from service.db.tokens import Principal
 
 ERROR = ResponseSpec(data_container=ErrorResponse, description='`{"success": false, "error": "<message>"}`')
@@ -59,6 +60,22 @@ class UnknownFacesController(Controller):
     ) -> UnknownClusters:
         """Each group is one person by cosine similarity of the stored embeddings; biggest first, single faces last."""
         return unknown.clusters(request.user.domain, batch_ids=[batch_id])
+
+    @get(
+        "/api/batch-photos/logs/{batch_id:str}/dismissed-faces",
+        summary="A batch's dismissed unknown faces",
+        sync_to_thread=True,
+        responses={404: ERROR},
+    )
+    def dismissed_of_batch(
+        self,
+        request: Request[Principal, str, Any],
+        unknown: NamedDependency[UnknownFacesService],
+        batch_id: FromPath[str],
+    ) -> DismissedFaces:
+        """The faces an admin dismissed ("not a face", or nobody to name), newest first: put back with
+        ``POST /api/unknown-faces/restore``."""
+        return unknown.dismissed(request.user.domain, batch_id)
 
     @get("/api/unknown-faces", summary="Unrecognised faces across batches, grouped into people", sync_to_thread=True)
     def across_batches(
@@ -116,3 +133,23 @@ class UnknownFacesController(Controller):
         """ "Not a face", or nobody to name: the faces stay in their batches but leave the unknown groups."""
         count = unknown.dismiss(request.user.domain, data.face_ids)
         return MessageResponse(success=True, message=f"{count} face(s) dismissed")
+
+    @post(
+        "/api/unknown-faces/restore",
+        status_code=200,
+        opt={AUDIT_OPT_KEY: "restore faces"},
+        summary="Put dismissed faces back among the unknown faces (admin)",
+        guards=[admin_only],
+        sync_to_thread=True,
+        request_max_body_size=JSON_BODY_LIMIT,
+        responses={403: ERROR, 404: ERROR},
+    )
+    def restore(
+        self,
+        request: Request[Principal, str, Any],
+        unknown: NamedDependency[UnknownFacesService],
+        data: JSONBody[FaceIdsRequest],
+    ) -> MessageResponse:
+        """The undo of a dismissal: the faces are grouped with the batch's unknown faces again."""
+        count = unknown.restore(request.user.domain, data.face_ids)
+        return MessageResponse(success=True, message=f"{count} face(s) put back")

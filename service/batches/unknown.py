@@ -11,6 +11,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from msgspec import Struct
@@ -59,6 +60,12 @@ class UnknownClusters(Struct):
     limit: int  # at most this many of the newest unknown faces are grouped
 
 
+class DismissedFaces(Struct):
+    success: bool
+    faces: list[UnknownFace]  # newest first
+    limit: int  # at most this many are listed
+
+
 class NamedFaces(Struct):
     success: bool
     identity: IdentityOut
@@ -76,6 +83,17 @@ class Naming:
     identity_id: int | None = None
     force: bool = False
     token_id: int | None = None
+
+
+def unknown_face(row: Any) -> UnknownFace:
+    """The answer's view of one row of :func:`service.db.batches.unknown_faces`."""
+    return UnknownFace(
+        face_id=row.id,
+        batch_id=row.batch_id,
+        filename=row.filename,
+        face=row.face_number,
+        crop_url=crop_url(row.batch_id, row.id) if row.has_crop else None,
+    )
 
 
 class UnknownFacesService:
@@ -108,16 +126,7 @@ class UnknownFacesService:
             UnknownCluster(
                 cluster_id=str(min(rows[i].id for i in group)),
                 size=len(group),
-                faces=[
-                    UnknownFace(
-                        face_id=rows[i].id,
-                        batch_id=rows[i].batch_id,
-                        filename=rows[i].filename,
-                        face=rows[i].face_number,
-                        crop_url=crop_url(rows[i].batch_id, rows[i].id) if rows[i].has_crop else None,
-                    )
-                    for i in group
-                ],
+                faces=[unknown_face(rows[i]) for i in group],
             )
             for group in groups
         ]
@@ -129,6 +138,23 @@ class UnknownFacesService:
             faces = self._faces(session, domain, face_ids)
             for face in faces:
                 face.dismissed = True
+            return len(faces)
+
+    def dismissed(self, domain: str, batch_id: str) -> DismissedFaces:
+        """A batch's dismissed unknown faces (newest ``unknown_faces_limit``): the ones an admin may put back."""
+        limit = self.settings.unknown_faces_limit
+        with self.sessions() as session:
+            if not is_batch_id(batch_id) or batch_queries.get_batch(session, domain, batch_id) is None:
+                raise NotFoundError(f"Batch not found: {batch_id[:64]}")
+            rows = batch_queries.unknown_faces(session, domain, batch_ids=[batch_id], limit=limit, dismissed=True)
+        return DismissedFaces(success=True, faces=[unknown_face(row) for row in rows], limit=limit)
+
+    def restore(self, domain: str, face_ids: list[int]) -> int:
+        """Put dismissed faces back among the unknown faces to group (an undo of :meth:`dismiss`); how many."""
+        with self.sessions.begin() as session:
+            faces = self._faces(session, domain, face_ids)
+            for face in faces:
+                face.dismissed = False
             return len(faces)
 
     def name(self, domain: str, naming: Naming) -> NamedFaces:

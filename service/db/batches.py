@@ -305,9 +305,11 @@ def unknown_faces(
     batch_ids: list[str] | None = None,
     since: datetime | None = None,
     limit: int,
+    dismissed: bool = False,
 ) -> list[Any]:
     """The domain's unrecognised batch faces that kept an embedding, newest first (at most ``limit``), with
-    their batch, entry and stored quality; optionally only of some batches or since a time."""
+    their batch, entry and stored quality; optionally only of some batches or since a time. ``dismissed``
+    selects the faces left out of grouping instead of the ones grouped."""
     query = (
         select(
             BatchFace.id,
@@ -325,7 +327,7 @@ def unknown_faces(
             BatchFace.domain == domain,
             BatchFace.identity_id.is_(None),
             BatchFace.embedding.is_not(None),
-            BatchFace.dismissed.is_(False),
+            BatchFace.dismissed.is_(dismissed),
         )
         .order_by(BatchEntry.timestamp.desc(), BatchFace.id.desc())
         .limit(limit)

@@ -159,6 +159,48 @@ def test_dismissed_faces_leave_the_groups(client: httpx.Client, admin: str) -> N
     assert gone not in {f["face_id"] for c in clusters_of(client, admin, batch_id) for f in c["faces"]}
 
 
+def dismissed_of(client: httpx.Client, token: str, batch_id: str) -> list[int]:
+    response = client.get(f"/api/batch-photos/logs/{batch_id}/dismissed-faces", headers=auth(token))
+    assert response.status_code == 200, response.text
+    return [face["face_id"] for face in response.json()["faces"]]
+
+
+def test_dismissed_faces_are_listed_with_their_batch(client: httpx.Client, admin: str) -> None:
+    batch_id = upload(client, admin, {STRANGERS / "paul_rudd" / "1.jpg": "rudd", EXAMPLES / "biden.jpg": "biden"})
+    assert dismissed_of(client, admin, batch_id) == []
+    face = clusters_of(client, admin, batch_id)[0]["faces"][0]
+    client.post("/api/unknown-faces/dismiss", headers=auth(admin), json={"face_ids": [face["face_id"]]})
+    response = client.get(f"/api/batch-photos/logs/{batch_id}/dismissed-faces", headers=auth(admin))
+    assert response.json()["faces"] == [face]
+
+
+def test_a_dismissed_face_put_back_is_grouped_again(client: httpx.Client, admin: str) -> None:
+    batch_id = upload(client, admin, {STRANGERS / "paul_rudd" / "1.jpg": "rudd", EXAMPLES / "biden.jpg": "biden"})
+    before = clusters_of(client, admin, batch_id)
+    gone = before[0]["faces"][0]["face_id"]
+    client.post("/api/unknown-faces/dismiss", headers=auth(admin), json={"face_ids": [gone]})
+    response = client.post("/api/unknown-faces/restore", headers=auth(admin), json={"face_ids": [gone]})
+    assert response.status_code == 200, response.text
+    assert response.json()["message"] == "1 face(s) put back"
+    assert clusters_of(client, admin, batch_id) == before
+    assert dismissed_of(client, admin, batch_id) == []
+
+
+def test_only_an_admin_of_the_domain_puts_faces_back(
+    client: httpx.Client, admin: str, tokens: Callable[..., str]
+) -> None:
+    batch_id = upload(client, admin, {EXAMPLES / "biden.jpg": "biden"})
+    [cluster] = clusters_of(client, admin, batch_id)
+    body = {"face_ids": [cluster["faces"][0]["face_id"]]}
+    client.post("/api/unknown-faces/dismiss", headers=auth(admin), json=body)
+    user = tokens("example.com", "user")
+    assert client.post("/api/unknown-faces/restore", headers=auth(user), json=body).status_code == 403
+    other = tokens("other.org", "admin")
+    assert client.post("/api/unknown-faces/restore", headers=auth(other), json=body).status_code == 404
+    assert client.get(f"/api/batch-photos/logs/{batch_id}/dismissed-faces", headers=auth(other)).status_code == 404
+    assert dismissed_of(client, admin, batch_id) == body["face_ids"]
+
+
 def test_unknown_faces_stay_in_their_domain(client: httpx.Client, admin: str, tokens: Callable[..., str]) -> None:
     batch_id = upload(client, admin, {EXAMPLES / "biden.jpg": "biden"})
     [cluster] = clusters_of(client, admin, batch_id)

@@ -301,7 +301,44 @@ def test_unknown_people_of_a_batch_are_grouped_named_and_dismissed(
 
     page.reload()
     expect(page.locator("#entries td.person")).to_have_text(["Barack Obama", "Barack Obama", "Unknown", "Unknown"])
-    expect(panel).to_be_hidden()  # nothing left to name: no panel
+    # Nothing left to name; the panel stays for the dismissed faces, folded away, so a dismissal can be undone.
+    expect(panel).to_contain_text("No unknown faces left in this batch.")
+    expect(panel.locator("#dismissed-faces summary")).to_have_text("Dismissed faces (2)")
+    expect(panel.get_by_role("button", name="Put all back")).to_be_hidden()
+
+
+def test_a_dismissal_is_undone_at_once_or_later_from_the_dismissed_faces(
+    page: Page, live_server: LiveServer, client: httpx.Client, admin: str
+) -> None:
+    log = batch_via_api(client, admin, *OBAMA, BIDEN[0])
+    sign_in(page, live_server, admin)
+    page.goto(f"{live_server.url}/#/batches/{log['batch_id']}")
+    panel = page.locator("#unknown-people")
+    groups = panel.locator("li.cluster")
+    expect(groups).to_have_count(2)
+    expect(panel.locator("#dismissed-faces")).to_be_hidden()  # nothing dismissed yet
+
+    cluster_with(panel, "obama.jpg").get_by_role("button", name="Not a face / ignore").click()
+    status = page.locator("#unknown-status")
+    expect(status).to_contain_text("dismissed")
+    expect(groups).to_have_count(1)
+    status.get_by_role("button", name="Undo").click()
+    expect(status).to_contain_text("Undone: 2 faces back among the unknown faces.")
+    expect(cluster_with(panel, "obama.jpg").locator(".cluster-face")).to_have_count(2)
+    expect(panel.locator("#dismissed-faces")).to_be_hidden()
+
+    cluster_with(panel, "biden.jpg").get_by_role("button", name="Not a face / ignore").click()
+    expect(groups).to_have_count(1)
+    page.reload()
+    dismissed = panel.locator("#dismissed-faces")
+    expect(dismissed.locator("summary")).to_have_text("Dismissed faces (1)")
+    dismissed.locator("summary").click()
+    wait_for_crops(page, "#dismissed-faces img.crop")
+    shot(page, "unknown-dismissed")
+    dismissed.get_by_role("button", name="Put back face 1 of biden.jpg").click()
+    expect(status).to_contain_text("Face 1 of biden.jpg is back among the unknown faces.")
+    expect(cluster_with(panel, "biden.jpg")).to_have_count(1)
+    expect(dismissed).to_be_hidden()
 
 
 def test_a_face_is_left_out_before_naming_and_look_alikes_join_the_person(

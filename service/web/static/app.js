@@ -797,13 +797,19 @@ const CROPS_SHOWN = 12; // faces of a group shown before "Show all"
 
 // The batch's unrecognised faces grouped into people, biggest group first. An admin names a group (a new person,
 // or an enrolled one picked from the suggestions), leaves single faces out of it first (×), or dismisses faces
-// that are not a face or nobody to name; a user only sees the groups. ``changed`` reloads the batch's entries.
+// that are not a face or nobody to name — and can undo that, or put dismissed faces back from the list below the
+// groups; a user only sees the groups. ``changed`` reloads the batch's entries.
 function unknownPeoplePanel(batchId, admin, changed) {
   const status = el("div", { id: "unknown-status", tabindex: "-1" });
   const intro = el("p", { class: "muted", id: "unknown-intro" });
   const list = el("ol", { class: "clusters", id: "clusters", "aria-labelledby": "unknown-title" });
   const more = el("div", { class: "row" });
   const datalist = admin ? el("datalist", { id: "people-names" }) : null;
+  const dismissedTitle = el("summary");
+  const dismissedBody = el("div");
+  const dismissedBox = admin
+    ? el("details", { class: "dismissed-faces", id: "dismissed-faces", hidden: true }, dismissedTitle, dismissedBody)
+    : null;
   const section = el(
     "section",
     { class: "card unknown-people", id: "unknown-people", "aria-labelledby": "unknown-title", hidden: true },
@@ -812,12 +818,14 @@ function unknownPeoplePanel(batchId, admin, changed) {
     status,
     list,
     more,
+    dismissedBox,
     datalist,
   );
   let people = null; // the domain's people: suggestions, and whether a typed name is someone enrolled
   let showAll = false;
   let acted = false; // once something was named or dismissed, an empty panel says so instead of vanishing
   let clusters = [];
+  let dismissed = []; // the batch's dismissed faces (admin): they can be put back
 
   async function loadPeople() {
     if (!admin) return;
@@ -836,8 +844,12 @@ function unknownPeoplePanel(batchId, admin, changed) {
 
   async function load() {
     let answer;
+    const base = `/api/batch-photos/logs/${encodeURIComponent(batchId)}`;
     try {
-      answer = await api(`/api/batch-photos/logs/${encodeURIComponent(batchId)}/unknown-faces`);
+      [answer, dismissed] = await Promise.all([
+        api(`${base}/unknown-faces`),
+        admin ? api(`${base}/dismissed-faces`).then((a) => a.faces, () => null) : [],
+      ]);
     } catch (err) {
       section.hidden = false;
       fill(list);
@@ -845,7 +857,7 @@ function unknownPeoplePanel(batchId, admin, changed) {
       return fill(intro, errorBox(`The unknown faces could not be grouped: ${err.message}`));
     }
     clusters = answer.clusters;
-    section.hidden = !clusters.length && !acted;
+    section.hidden = !clusters.length && !acted && !(dismissed && dismissed.length);
     const faces = clusters.reduce((sum, cluster) => sum + cluster.size, 0);
     const capped = answer.faces_considered >= answer.limit ? ` Only the newest ${answer.limit} unknown faces are grouped.` : "";
     intro.textContent = !clusters.length
@@ -855,6 +867,36 @@ function unknownPeoplePanel(batchId, admin, changed) {
           ? " Name a group to enroll the person and label these faces; leave out (×) a face that is someone else first."
           : " An admin can name them."}${capped}`;
     draw();
+    drawDismissed();
+  }
+
+  // Below the groups: the faces dismissed so far, each with "Put back", so a wrong click is never final.
+  function drawDismissed() {
+    if (!dismissedBox) return;
+    if (dismissed === null) {
+      dismissedBox.hidden = false;
+      dismissedTitle.textContent = "Dismissed faces";
+      return fill(dismissedBody, errorBox("The dismissed faces could not be listed."));
+    }
+    dismissedBox.hidden = !dismissed.length;
+    dismissedTitle.textContent = `Dismissed faces (${dismissed.length})`;
+    fill(dismissedBody,
+      el("p", { class: "muted small", text: "Left out of the groups as not a face or nobody to name. Put one back to group it again." }),
+      el("ul", { class: "face-cards cluster-faces", "aria-label": "Dismissed faces" }, dismissed.map((face) =>
+        el("li", { class: "face-card cluster-face", "data-face": String(face.face_id) },
+          apiImage(face.crop_url, `Face ${face.face + 1} of ${face.filename}`, "crop"),
+          el("span", { class: "filename small", text: face.filename }),
+          el("button", {
+            type: "button",
+            class: "secondary small",
+            text: "Put back",
+            "aria-label": `Put back face ${face.face + 1} of ${face.filename}`,
+            onclick: () => restore([face.face_id], `Face ${face.face + 1} of ${face.filename} is back among the unknown faces.`),
+          })))),
+      dismissed.length > 1
+        ? el("button", { type: "button", class: "secondary", text: "Put all back",
+          onclick: () => restore(dismissed.map((face) => face.face_id), `${plural(dismissed.length, "face")} back among the unknown faces.`) })
+        : null);
   }
 
   function draw() {
@@ -873,6 +915,17 @@ function unknownPeoplePanel(batchId, admin, changed) {
       return told(errorBox(err.message));
     }
     acted = true;
+    await load();
+    told(el("p", { class: "notice" }, `${message} `,
+      el("button", { type: "button", class: "link", text: "Undo", onclick: () => restore(ids, `Undone: ${plural(ids.length, "face")} back among the unknown faces.`) })));
+  }
+
+  async function restore(ids, message) {
+    try {
+      await api("/api/unknown-faces/restore", { method: "POST", json: { face_ids: ids } });
+    } catch (err) {
+      return told(errorBox(err.message));
+    }
     await load();
     told(el("p", { class: "notice", text: message }));
   }
