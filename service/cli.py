@@ -475,7 +475,11 @@ def enroll(settings: Settings, directory: Path, domain: str, update: bool, force
                 domain,
                 "enroll",
                 target=f"identity {result.identity.id}",
-                details={"created": {"face_ids": [e.face_id for e in result.enrolled]}},
+                details={
+                    "name": person.name,
+                    "photos": [p.filename for p in photos][:100],
+                    "created": {"face_ids": [e.face_id for e in result.enrolled]},
+                },
             )
     finally:
         services.runner.shutdown()
@@ -630,7 +634,7 @@ def unknown_name(
             domain,
             "name faces",
             target=f"identity {named.identity.id}",
-            details={"face_ids": faces, "batch_id": batch_id},
+            details={"face_ids": faces, "batch_id": batch_id, "name": named.identity.name},
         )
     except ServiceError as exc:
         raise click.ClickException(str(exc)) from None
@@ -819,15 +823,34 @@ def restore_command(settings: Settings, source: Path) -> None:
 @domain_option("only this tenant's events (default: every domain)", required=False)
 @click.option("--since", type=click.DateTime(), default=None, help="events from this time (UTC) on")
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per event, with its details (JSON Lines)")
 @click.pass_obj
-def audit(settings: Settings, domain: str | None, since: Any, limit: int) -> None:
+def audit(settings: Settings, domain: str | None, since: Any, limit: int, as_json: bool) -> None:
     """The audit trail: every admin action and failed attempt, oldest first."""
+    import json
+
+    from service.common.time import format_timestamp
+
     engine = _open_database(settings)
     try:
         with create_session_factory(engine)() as session:
             rows = audit_queries.events(session, domain, since, limit)
     finally:
         engine.dispose()
+    if as_json:
+        for row in rows:
+            event = {
+                "at": format_timestamp(row.at),
+                "domain": row.domain,
+                "actor": row.actor,
+                "token_id": row.token_id,
+                "action": row.action,
+                "target": row.target,
+                "status": row.status,
+                "details": row.details,
+            }
+            click.echo(json.dumps(event, ensure_ascii=False))
+        return
     for row in rows:
         outcome = "ok" if row.status in (0, 200, 201) else f"refused ({row.status})"
         who = f"{row.domain:<20} {row.actor:<16}"

@@ -22,7 +22,27 @@ from service.db import audit as audit_queries
 from service.db.tokens import Principal
 
 AUDIT_OPT_KEY = "audit"  # a route handler's opt: the action its successful or failed calls record
+AUDIT_NOTES_KEY = "facerec.audit_notes"  # in the request's scope state: what the handler asked to be recorded
 MAX_CAPTURED_BODY = 64 * 1024
+MAX_NOTED_ITEMS = 100  # of a list noted (file names, face ids): the record says how many more there were
+
+
+def note_for_audit(request: Request[Any, Any, Any], **details: Any) -> None:
+    """Add what an audited call asked for (the name enrolled, the faces named, the files sent) to its record.
+
+    The middleware records path ids, query and answer by itself; request bodies it cannot read (multipart
+    uploads stream past it), so the handler says what in them matters. ``None`` values are left out.
+    """
+    notes = request.scope.get("state", {}).get(AUDIT_NOTES_KEY)
+    if notes is None:
+        return  # not an audited route, or no audit middleware (e.g. a bare test app)
+    for key, value in details.items():
+        if value is None:
+            continue
+        if isinstance(value, list) and len(value) > MAX_NOTED_ITEMS:
+            notes[f"{key}_more"] = len(value) - MAX_NOTED_ITEMS
+            value = value[:MAX_NOTED_ITEMS]
+        notes[key] = value
 
 
 class AuditMiddleware(ASGIMiddleware):
@@ -35,6 +55,8 @@ class AuditMiddleware(ASGIMiddleware):
         """Pass the call through, noting its status and answer, then record it."""
         status = 500
         body = bytearray()
+        notes: dict[str, Any] = {}
+        scope.setdefault("state", {})[AUDIT_NOTES_KEY] = notes
 
         async def noting(message: Message) -> None:
             nonlocal status
@@ -47,17 +69,17 @@ class AuditMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, receive, noting)
         finally:
-            await self._record(scope, status, bytes(body))
+            await self._record(scope, status, bytes(body), notes)
 
     @staticmethod
-    async def _record(scope: Scope, status: int, body: bytes) -> None:
+    async def _record(scope: Scope, status: int, body: bytes, notes: dict[str, Any]) -> None:
         handler = scope.get("route_handler")
         action = handler.opt.get(AUDIT_OPT_KEY) if handler is not None else None
         principal = scope.get("user")
         if not action or not isinstance(principal, Principal):
             return
         path_ids = {key: value for key, value in (scope.get("path_params") or {}).items()}
-        details: dict[str, Any] = {"method": scope.get("method", ""), "path": scope["path"]}
+        details: dict[str, Any] = {"method": scope.get("method", ""), "path": scope["path"], **notes}
         if scope.get("query_string"):
             details["query"] = scope["query_string"].decode("latin-1")[:255]
         created = _created_ids(body)

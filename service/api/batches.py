@@ -14,7 +14,7 @@ from litestar.openapi.spec import Example
 from litestar.params import FromPath, JSONBody, Parameter, PathParameter
 from litestar.response import Stream
 
-from service.api.audit import AUDIT_OPT_KEY
+from service.api.audit import AUDIT_OPT_KEY, note_for_audit
 from service.api.auth import admin_only
 from service.api.openapi import RecognizeOperation
 from service.api.schemas import (
@@ -240,5 +240,6 @@ class BatchLogController(Controller):
         """JSON ``{"identity_id": 5}`` (or ``null`` for Unknown; ``"add_to_gallery": true`` also enrolls the stored
         face): entry ``entry_index`` (0-based, as in the log's ``entries``) and its face ``face_index`` (0 = the
         largest). The entry, the batch summary and both CSVs follow; the correction is recorded."""
+        note_for_audit(request, identity_id=data.identity_id, add_to_gallery=data.add_to_gallery or None)
         change = Correction(data.identity_id, data.add_to_gallery, request.user.token_id)
         return batches.correct_face(request.user.domain, batch_id, entry_index, face_index, change)

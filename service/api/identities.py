@@ -13,7 +13,7 @@ from litestar.params import JSONBody, Parameter, PathParameter
 from litestar.status_codes import HTTP_201_CREATED
 from msgspec import Struct
 
-from service.api.audit import AUDIT_OPT_KEY
+from service.api.audit import AUDIT_OPT_KEY, note_for_audit
 from service.api.auth import admin_only
 from service.api.openapi import AddPhotosOperation, EnrollOperation
 from service.api.schemas import MessageResponse, RenameRequest
@@ -53,6 +53,11 @@ async def _receive(request: Request[Principal, Any, Any], runner: BoundedRunner,
     )
 
 
+def _names(form: ReceivedForm) -> list[str]:
+    """The uploaded photos' file names (cut to 255 characters), for the audit record."""
+    return [received.filename[:255] for received in form.files]
+
+
 class DeletionResponse(Struct, omit_defaults=True):
     success: bool
     message: str
@@ -88,6 +93,7 @@ class IdentityController(Controller):
                 raise ValidationException("Missing form field: name")
             force = parse_flag("force", form.fields.get("force"))
             face = face_choice(form.fields.get("face"))
+            note_for_audit(request, name=name, force=force or None, face=form.fields.get("face"), photos=_names(form))
             return await runner.run(
                 request.user.token_id, people.enroll, request.user.domain, name, form.files, force=force, face=face
             )
@@ -114,6 +120,7 @@ class IdentityController(Controller):
         try:
             domain = request.user.domain
             force = parse_flag("force", form.fields.get("force"))
+            note_for_audit(request, force=force or None, photos=_names(form))
             return await runner.run(
                 request.user.token_id, people.add_photos, domain, identity_id, form.files, force=force
             )
@@ -156,6 +163,7 @@ class IdentityController(Controller):
         data: JSONBody[RenameRequest],
     ) -> IdentityResponse:
         """JSON ``{"name": ...}``; 409 if another person has that name."""
+        note_for_audit(request, name=data.name)
         return IdentityResponse(success=True, identity=people.rename(request.user.domain, identity_id, data.name))
 
     @delete(

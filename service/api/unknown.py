@@ -13,7 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, Parameter
 from msgspec import Meta, Struct
 
-from service.api.audit import AUDIT_OPT_KEY
+from service.api.audit import AUDIT_OPT_KEY, note_for_audit
 from service.api.auth import admin_only
 from service.api.schemas import ErrorResponse, MessageResponse
 from service.batches.unknown import DismissedFaces, NamedFaces, Naming, UnknownClusters, UnknownFacesService
@@ -111,6 +111,9 @@ class UnknownFacesController(Controller):
     ) -> NamedFaces:
         """Enrolls the person from the stored faces (quality and duplicate checks as any enrollment) and labels
         every one of them as the person in its batch — summaries and CSVs follow; each change is recorded."""
+        note_for_audit(
+            request, face_ids=data.face_ids, name=data.name, identity_id=data.identity_id, force=data.force or None
+        )
         naming = Naming(data.face_ids, data.name, data.identity_id, data.force, request.user.token_id)
         return unknown.name(request.user.domain, naming)
 
@@ -131,6 +134,7 @@ class UnknownFacesController(Controller):
         data: JSONBody[FaceIdsRequest],
     ) -> MessageResponse:
         """ "Not a face", or nobody to name: the faces stay in their batches but leave the unknown groups."""
+        note_for_audit(request, face_ids=data.face_ids)
         count = unknown.dismiss(request.user.domain, data.face_ids)
         return MessageResponse(success=True, message=f"{count} face(s) dismissed")
 
@@ -151,5 +155,6 @@ class UnknownFacesController(Controller):
         data: JSONBody[FaceIdsRequest],
     ) -> MessageResponse:
         """The undo of a dismissal: the faces are grouped with the batch's unknown faces again."""
+        note_for_audit(request, face_ids=data.face_ids)
         count = unknown.restore(request.user.domain, data.face_ids)
         return MessageResponse(success=True, message=f"{count} face(s) put back")

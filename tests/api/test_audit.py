@@ -3,7 +3,10 @@ only, and the command line's actions — real server, models and database."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -74,6 +77,53 @@ def test_each_admin_action_of_a_session_is_listed_in_order_with_who_and_which_id
     assert ats == sorted(ats)
 
 
+def test_an_enrollment_records_the_name_and_photo_files_it_was_sent_even_when_refused(
+    client: httpx.Client, admin: str
+) -> None:
+    photo = TRAIN / "obama" / "obama.jpg"
+    for name in ("Obama", "OBAMA"):  # the second is refused: the name is taken
+        client.post("/api/identities", headers=auth(admin), data={"name": name}, files=photo_files(photo))
+    enrolled, refused = trail(client, admin)
+    assert (enrolled["details"]["name"], enrolled["details"]["photos"]) == ("Obama", [photo.name])
+    assert (refused["status"], refused["details"]["name"]) == (409, "OBAMA")
+    assert "force" not in enrolled["details"]
+
+
+def test_a_rename_records_the_new_name(client: httpx.Client, admin: str) -> None:
+    person = client.post(
+        "/api/identities", headers=auth(admin), data={"name": "Obama"}, files=photo_files(TRAIN / "obama" / "obama.jpg")
+    ).json()["identity"]["id"]
+    client.patch(f"/api/identities/{person}", headers=auth(admin), json={"name": "Barack Obama"})
+    assert trail(client, admin)[-1]["details"]["name"] == "Barack Obama"
+
+
+def test_a_correction_records_who_the_face_was_said_to_be(client: httpx.Client, admin: str) -> None:
+    batch = client.post(
+        "/api/batch-photos/recognize", headers=auth(admin), files=photo_files(KNN / "test" / "obama1.jpg")
+    ).json()
+    person = client.post(
+        "/api/identities", headers=auth(admin), data={"name": "Obama"}, files=photo_files(TRAIN / "obama" / "obama.jpg")
+    ).json()["identity"]["id"]
+    path = f"/api/batch-photos/logs/{batch['batch_id']}/entries/0/faces/0"
+    assert client.patch(path, headers=auth(admin), json={"identity_id": person}).status_code == 200
+    assert trail(client, admin)[-1]["details"]["identity_id"] == person
+
+
+def test_dismissing_and_restoring_faces_record_which_faces(client: httpx.Client, admin: str) -> None:
+    batch = client.post(
+        "/api/batch-photos/recognize", headers=auth(admin), files=photo_files(KNN / "test" / "obama1.jpg")
+    ).json()
+    clusters = client.get(f"/api/batch-photos/logs/{batch['batch_id']}/unknown-faces", headers=auth(admin)).json()
+    face_ids = [clusters["clusters"][0]["faces"][0]["face_id"]]
+    for action in ("dismiss", "restore"):
+        client.post(f"/api/unknown-faces/{action}", headers=auth(admin), json={"face_ids": face_ids})
+    events = trail(client, admin)
+    assert [(e["action"], e["details"]["face_ids"]) for e in events] == [
+        ("dismiss faces", face_ids),
+        ("restore faces", face_ids),
+    ]
+
+
 def test_a_user_token_cannot_read_the_trail_and_another_domain_sees_none_of_it(
     client: httpx.Client, admin: str, tokens: Callable[..., str]
 ) -> None:
@@ -96,3 +146,18 @@ def test_command_line_actions_are_in_the_trail(facerec_env: dict[str, str]) -> N
     assert [line.split()[4:6] for line in lines[:3]] == [["create", "token"], ["revoke", "token"], ["prune", "batches"]]
     assert all(" cli " in line and line.endswith("ok") for line in lines[:3])
     assert lines[-1] == "3 events"
+
+
+def test_a_command_line_enrollment_records_the_person_and_their_photo_files(
+    facerec_env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "Barack Obama"
+    folder.mkdir()
+    shutil.copy(TRAIN / "obama" / "obama.jpg", folder / "obama.jpg")
+    runner = CliRunner()
+    enrolled = runner.invoke(main, ["enroll", str(tmp_path), "--domain", "example.com"], env=facerec_env)
+    assert enrolled.exit_code == 0, enrolled.output
+    output = runner.invoke(main, ["audit", "--domain", "example.com", "--json"], env=facerec_env).output
+    [event] = [json.loads(line) for line in output.splitlines()]
+    assert (event["action"], event["actor"], event["status"]) == ("enroll", "cli", 0)
+    assert (event["details"]["name"], event["details"]["photos"]) == ("Barack Obama", ["obama.jpg"])
