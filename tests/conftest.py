@@ -325,7 +325,8 @@ class ServerProcess:
             self._lines.put(raw.decode("utf-8", "replace"))
 
     def wait_for_log(self, text: str, seconds: float = 120) -> str:
-        """The first log line from now on that contains ``text``."""
+        """The first log line not yet read (since the start, or the last wait or drain) that contains ``text``:
+        a line logged before this call, e.g. for an earlier request, counts too."""
         deadline = time.monotonic() + seconds
         while True:
             try:

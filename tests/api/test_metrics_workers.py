@@ -68,6 +68,20 @@ def requests_from_both_workers(url: str, token: str, at_least: int) -> collectio
     return answered
 
 
+def settled(read: Callable[[], float], expected: float, seconds: float = 10) -> float:
+    """``read()`` once it equals ``expected``, else its last value after ``seconds``. A worker counts a request
+    just after sending the answer, so a scrape made at once, and answered by the other worker, can see the last
+    request not yet counted; its duration is observed last, so once that count is in, the request's are all in."""
+    deadline = time.monotonic() + seconds
+    while (value := read()) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return value
+
+
+def whoami_durations(url: str) -> float:
+    return total(scrape(url), "facerec_http_request_duration_seconds_count", path=WHOAMI)
+
+
 def wait_for(condition: Callable[[], bool], seconds: float = 60) -> None:
     """Poll until ``condition`` holds; fail after ``seconds``."""
     deadline = time.monotonic() + seconds
@@ -119,6 +133,7 @@ def test_one_scrape_counts_the_requests_of_every_worker(server_env: dict[str, st
     with ServerProcess(server_env, "--workers", "2") as server:
         answered = requests_from_both_workers(server.url, admin, at_least=20)
         made = sum(answered.values())
+        assert settled(lambda: whoami_durations(server.url), made) == made, answered
         for _ in range(6):  # on fresh connections, so both workers answer some of the scrapes
             values = scrape(server.url)
             assert total(values, "facerec_http_requests_total", path=WHOAMI) == made, answered
@@ -177,7 +192,9 @@ def test_a_dead_workers_requests_stay_counted_and_its_live_gauges_vanish(
         assert total(scrape(server.url), "facerec_http_requests_total", path=WHOAMI) == made
         replacement = requests_from_both_workers(server.url, admin, at_least=1)
         assert victim not in replacement
-        assert total(scrape(server.url), "facerec_http_requests_total", path=WHOAMI) == made + sum(replacement.values())
+        made += sum(replacement.values())
+        assert settled(lambda: whoami_durations(server.url), made) == made
+        assert total(scrape(server.url), "facerec_http_requests_total", path=WHOAMI) == made
 
 
 def test_the_private_metrics_directory_is_removed_when_the_server_stops(server_env: dict[str, str], admin: str) -> None:
@@ -199,6 +216,7 @@ def test_an_operators_multiproc_dir_is_shared_and_left_in_place(
     theirs = tmp_path / "operator-metrics"
     with ServerProcess({**server_env, MULTIPROC_DIR_ENV: str(theirs)}, "--workers", "2") as server:
         made = sum(requests_from_both_workers(server.url, admin, at_least=10).values())
+        assert settled(lambda: whoami_durations(server.url), made) == made
         assert total(scrape(server.url), "facerec_http_requests_total", path=WHOAMI) == made
         assert private_dirs(server_env) == []
     assert len(list(theirs.glob("counter_*.db"))) == 2

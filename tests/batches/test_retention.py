@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.batches.retention import RetentionTask
 from service.cli import main
 from service.common.time import utcnow
+from service.db import leases
 from service.db.audit import events, record
 from service.db.leases import claim
 from service.db.models import AuditEvent, Batch, BatchFace
@@ -41,11 +43,21 @@ def remaining(sessions: sessionmaker[Session]) -> list[str]:
         return sorted(session.scalars(select(Batch.id)))
 
 
-def test_one_claimer_holds_the_lease_until_it_expires(sessions: sessionmaker[Session]) -> None:
+def test_one_claimer_holds_the_lease_until_it_expires(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lease's clock is moved by hand: on the real one, a slow transaction between the first two claims
+    # (more than the 0.5 s lease on a loaded machine) let "b" in early.
+    now = [utcnow()]
+    monkeypatch.setattr(leases, "utcnow", lambda: now[0])
     assert claim(sessions, "job", "a", 0.5)
     assert not claim(sessions, "job", "b", 0.5)
-    assert claim(sessions, "job", "a", 0.5)  # the holder renews
-    time.sleep(0.6)
+    now[0] += timedelta(seconds=0.4)
+    assert not claim(sessions, "job", "b", 0.5)  # still within the lease
+    assert claim(sessions, "job", "a", 0.5)  # the holder renews: now 0.5 s from here
+    now[0] += timedelta(seconds=0.4)
+    assert not claim(sessions, "job", "b", 0.5)  # past the first lease's end, within the renewed one
+    now[0] += timedelta(seconds=0.2)
     assert claim(sessions, "job", "b", 0.5)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -19,6 +19,10 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
 ]
+# ``expect(...)`` assertions do not follow ``page.set_default_timeout``: they wait 5 s unless told otherwise, which
+# a loaded CI machine can exceed while the live server recognises an upload. They wait as long as page actions do.
+EXPECT_TIMEOUT_MS = 60_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 
 @pytest.fixture
@@ -55,7 +59,7 @@ def problems() -> PageProblems:
 def page(browser: Browser, tmp_path: Path, problems: PageProblems, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     tab = context.new_page()
-    tab.set_default_timeout(60_000)
+    tab.set_default_timeout(EXPECT_TIMEOUT_MS)
     tab.on("pageerror", lambda exc: problems.errors.append(f"pageerror: {exc}"))
 
     def on_console(message) -> None:  # type: ignore[no-untyped-def]

@@ -57,6 +57,12 @@ def boxes_on_image(fig: Locator) -> list[dict[str, Any]]:
     )
 
 
+def wait_for_photos_placed(page: Page) -> None:
+    """Every uploaded photo has loaded and its face boxes are placed over it (done on the image's load event,
+    which can come after the names are already on the page)."""
+    expect(page.locator("#annotated .photo-frame.pending")).to_have_count(0)
+
+
 def wait_for_crops(page: Page, selector: str) -> None:
     """Every crop under ``selector`` has arrived (they are fetched with the token, as blobs)."""
     page.wait_for_function(
@@ -88,6 +94,7 @@ def test_every_face_of_an_uploaded_photo_gets_a_box_with_a_name(
     duo = figure(page, "obama_and_biden.jpg")
     expect(duo.locator(".face-label")).to_have_text([named("obama"), named("biden"), "Unknown"])
     expect(duo.locator(".face-box.unknown")).to_have_count(1)
+    wait_for_photos_placed(page)
 
     # The boxes sit where the API found the faces, scaled from the photo's pixels to its displayed size.
     batch_id = page.locator("#results h2").first.inner_text().removeprefix("Batch ")
@@ -128,6 +135,7 @@ def test_boxes_follow_the_exif_orientation_of_a_rotated_photo(
 
     turned = figure(page, sideways.name)
     expect(turned.locator(".face-label")).to_have_text([named("kit_harington"), named("rose_leslie")])
+    wait_for_photos_placed(page)
     natural = turned.locator("img").evaluate("(img) => [img.naturalWidth, img.naturalHeight]")
     assert natural == list(Image.open(GROUP).size)  # the browser shows it upright, as the API measured it
     upright = boxes_on_image(figure(page, GROUP.name))
