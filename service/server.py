@@ -64,11 +64,13 @@ class FacerecConfig(uvicorn.Config):
         header_timeout: float,
         body_timeout: float,
         max_connections: int,
+        body_min_rate: int = 0,
         **options: Any,
     ) -> None:
         super().__init__(app, **options)
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
+        self.body_min_rate = body_min_rate
         self.max_connections = max_connections
 
 
@@ -131,6 +133,7 @@ def build_config(
         limit_concurrency=max_connections + 1,
         header_timeout=settings.header_timeout,
         body_timeout=settings.body_timeout,
+        body_min_rate=settings.body_min_rate,
         max_connections=max_connections,
     )
 
@@ -206,6 +209,9 @@ class GuardedH11Protocol(H11Protocol):
       response; trickling bytes does not extend the deadline.
     - A request body must make progress at least every ``body_timeout`` seconds while the server is reading it
       (time the app is not reading, or a client waits for ``100 Continue``, does not count).
+    - And it must average ``body_min_rate`` bytes a second past its first ``body_timeout`` seconds, so a client
+      trickling a byte now and then cannot hold a connection for hours (Apache's mod_reqtimeout ``MinRate``).
+      Whenever the server is the one holding the client up, the count starts afresh.
     - Beyond ``max_connections`` a new connection closes the one that has waited longest for its request
       headers (idle keep-alive and slow-header connections), never one with a request in progress.
     """
@@ -222,11 +228,15 @@ class GuardedH11Protocol(H11Protocol):
             raise TypeError("GuardedH11Protocol needs the FacerecConfig of service.server.build_config")
         self.header_timeout = config.header_timeout
         self.body_timeout = config.body_timeout
+        self.body_min_rate = config.body_min_rate
         self.max_connections = config.max_connections
         self._waiting = _waiting_for_headers.setdefault(server_state, OrderedDict())
         self._header_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._body_progress = 0.0
+        self._body_clock = 0.0  # when the body's average rate started being measured
+        self._body_bytes = 0  # bytes received since then
+        self._body_asked = False  # whether the app has asked for this request's body yet
 
     # uvicorn's hooks ---------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -239,6 +249,8 @@ class GuardedH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Parse as uvicorn does, then re-arm the timers for what the connection waits for now."""
+        if self.conn.their_state is h11.SEND_BODY:
+            self._body_bytes += len(data)
         super().data_received(data)
         self._watch()
 
@@ -270,13 +282,34 @@ class GuardedH11Protocol(H11Protocol):
         if state is h11.SEND_BODY:
             self.note_body_progress()
             if self._body_timer is None:
+                self.restart_body_rate()
+                self._body_asked = False
                 self._body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out)
         else:
             self._stop_body_timer()
 
+    def app_reads_body(self, *, held_up: bool) -> None:
+        """The app asks for (more of) the body. Its first ask, or one after the client was ``held_up`` by a
+        full buffer, ends a wait that was the server's: the average rate is measured afresh from here."""
+        if held_up or not self._body_asked:
+            self.restart_body_rate()
+            self._body_asked = True
+        self.note_body_progress()
+
     def note_body_progress(self) -> None:
         """Restart the body timeout: bytes arrived, or the app asked for more (time before that was the app's)."""
         self._body_progress = self.loop.time()
+
+    def restart_body_rate(self) -> None:
+        """Measure the body's average rate from now on: the time before was the server's."""
+        self._body_clock = self.loop.time()
+        self._body_bytes = 0
+
+    def _body_rate_deadline(self) -> float:
+        """When the body falls below the minimum average rate, at the bytes received so far."""
+        if not self.body_min_rate:
+            return float("inf")
+        return self._body_clock + self.body_timeout + self._body_bytes / self.body_min_rate
 
     def _stop_header_timer(self) -> None:
         if self._header_timer is not None:
@@ -306,7 +339,9 @@ class GuardedH11Protocol(H11Protocol):
             return
         if self.flow.read_paused or (self.cycle is not None and self.cycle.waiting_for_100_continue):
             self.note_body_progress()  # the client is waiting for the app, not the other way round
-        remaining = self._body_progress + self.body_timeout - self.loop.time()
+            self.restart_body_rate()
+        deadline = min(self._body_progress + self.body_timeout, self._body_rate_deadline())
+        remaining = deadline - self.loop.time()
         if remaining > 0:
             self._body_timer = self.loop.call_later(remaining, self._body_timed_out)
             return
@@ -333,5 +368,5 @@ class _BodyFlow(FlowControl):
 
     def resume_reading(self) -> None:
         """Called by each ``receive()`` of the app (after any ``100 Continue``) and after each response."""
-        self._protocol.note_body_progress()
+        self._protocol.app_reads_body(held_up=self.read_paused)
         super().resume_reading()

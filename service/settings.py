@@ -201,6 +201,12 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="seconds from connecting (or the previous response) to complete headers"
     )
     body_timeout: float = Field(default=30.0, gt=0, description="seconds a request body may go without progress")
+    body_min_rate: int = Field(
+        default=1024,
+        ge=0,
+        description="bytes a second a request body must average once FACEREC_BODY_TIMEOUT has passed (time the "
+        "server holds the client up does not count); 0: no minimum",
+    )
     max_connections: int = Field(default=1000, ge=2, description="open connections per process")
 
     metrics_token: str | None = Field(default=None, description="if set, /metrics needs 'Authorization: Bearer <it>'")

@@ -239,7 +239,10 @@ def test_a_slow_but_steady_body_is_received_whole(
     body = multipart_body({"threshold": "50", "note": "x" * 200})
     size = len(body) // 6 + 1
     pieces = [body[i : i + size] for i in range(0, len(body), size)]
-    with LiveServer(quick, model=face_model) as server, connect(server) as sock:
+    # About 170 bytes a second: above this minimum average rate (1 s + 100 bytes a second allowed).
+    steady = quick.model_copy(update={"body_min_rate": 100})
+    assert len(body) / (len(pieces) * 0.4) > steady.body_min_rate
+    with LiveServer(steady, model=face_model) as server, connect(server) as sock:
         sock.sendall(upload_head(token, len(body)))
         for piece in pieces:  # 0.4 s apart: well over the 1 s body timeout in all, never 1 s without progress
             assert stays_open(sock, 0.4)
@@ -247,6 +250,28 @@ def test_a_slow_but_steady_body_is_received_whole(
         response, _ = read_until_closed(sock, within=10)  # the answer, then the close the 4xx asks for
     assert len(pieces) * 0.4 > 2 * quick.body_timeout
     assert response.startswith(b"HTTP/1.1 400")  # no photos: the body was read to the end and judged
+
+
+def test_a_body_trickled_below_the_minimum_rate_gets_408_although_it_never_stalls(
+    quick: Settings, tokens: Callable[..., str], face_model: FaceModel
+) -> None:
+    token = tokens("example.com", "user")
+    trickle = quick.model_copy(update={"body_min_rate": 1000})
+    with LiveServer(trickle, model=face_model) as server, connect(server) as sock:
+        sock.sendall(upload_head(token, 100_000) + f"--{BOUNDARY}\r\n".encode())
+        started = time.monotonic()
+        # 40 bytes every 0.3 s (about 130 bytes a second): progress well within the 1 s body timeout each time,
+        # but the average falls behind the minimum once the first second is over.
+        while not is_closed(sock) and time.monotonic() - started < 8:
+            try:
+                sock.sendall(b"x" * 40)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            time.sleep(0.3)
+        response, _ = read_until_closed(sock, within=5)
+        elapsed = time.monotonic() - started
+    assert response.startswith(b"HTTP/1.1 408")
+    assert elapsed < 6  # allowed: 1 s plus 1 s per 1000 bytes received (under 300 in that time)
 
 
 def test_a_client_waiting_for_100_continue_is_not_timed_out_while_the_app_is_busy(quick: Settings) -> None:
