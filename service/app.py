@@ -37,6 +37,7 @@ from service.gallery.service import GalleryService
 from service.metrics import ServiceMetrics
 from service.recognition.faces import EMBEDDING_DIM, FaceModel
 from service.recognition.models import find_model_pack
+from service.recognition.probe import ModelProbe
 from service.search.store import IndexStore, SnapshotPolicy
 from service.settings import LOG_FORMAT, Settings
 from service.web.api_docs import OfflineSwaggerRenderPlugin
@@ -104,6 +105,7 @@ def build_services(settings: Settings, model: FaceModel | None = None) -> Servic
         batches=BatchService(sessions, model, gallery, settings, metrics),
         people=GalleryService(gallery, model, settings),
         unknown=UnknownFacesService(sessions, gallery, model, settings),
+        probe=ModelProbe(model),
     )
 
 

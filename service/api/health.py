@@ -7,7 +7,6 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
@@ -18,7 +17,6 @@ from service.api.auth import EXCLUDE_OPT_KEY
 from service.api.schemas import HealthResponse, WhoAmIResponse
 from service.api.state import Services
 from service.db.tokens import Principal
-from service.recognition.faces import ALIGNED_SIZE, EMBEDDING_DIM
 
 logger = logging.getLogger("service.api")
 
@@ -59,16 +57,6 @@ def database_reachable(services: Services) -> bool:
     return True
 
 
-def models_answer(services: Services) -> bool:
-    """Whether the recogniser embeds a blank face (a few milliseconds): the models are loaded and run."""
-    try:
-        vectors = services.model.embed([np.zeros((ALIGNED_SIZE, ALIGNED_SIZE, 3), dtype=np.uint8)])
-    except Exception:
-        logger.warning("health: the face models do not answer", exc_info=True)
-        return False
-    return bool(vectors.shape == (1, EMBEDDING_DIM) and np.isfinite(vectors).all())
-
-
 def indexes_usable(services: Services) -> bool:
     """Whether indexes can be loaded and saved: the index folder is writable and no domain's index failed
     to load or save since (domains load on first use, so health does not load them all)."""
@@ -93,7 +81,8 @@ def indexes_usable(services: Services) -> bool:
 def health(services: NamedDependency[Services]) -> Response[HealthResponse]:
     """Whether the service, its database, models and index are ready; no token needed."""
     database = database_reachable(services)
-    checks = Checks(database=database, models=models_answer(services), index=database and indexes_usable(services))
+    models = services.probe.models_answer()
+    checks = Checks(database=database, models=models, index=database and indexes_usable(services))
     loaded = services.gallery.store.loaded_domains()
     body = HealthResponse(
         status=checks.status,

@@ -19,6 +19,7 @@ from service.gallery.gallery import Gallery
 from service.gallery.service import GalleryService
 from service.metrics import ServiceMetrics
 from service.recognition.faces import FaceModel
+from service.recognition.probe import ModelProbe
 from service.settings import Settings
 
 
@@ -45,6 +46,7 @@ class Services:
     batches: BatchService
     people: GalleryService
     unknown: UnknownFacesService
+    probe: ModelProbe  # whether the models answer, for health (probed at most every few seconds)
 
     @property
     def uploads(self) -> Uploads:

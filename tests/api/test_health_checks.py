@@ -61,6 +61,23 @@ def test_models_that_do_not_answer_make_health_503_unhealthy(
     assert body["database"] == "ok"
 
 
+def test_repeated_health_checks_do_not_each_run_the_models(
+    client: TestClient[Litestar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = services_of(client).model
+    calls: list[int] = []
+    real = model.embed
+
+    def counting(crops: list[np.ndarray]) -> np.ndarray:
+        calls.append(len(crops))
+        return real(crops)
+
+    monkeypatch.setattr(model, "embed", counting)
+    for _ in range(5):  # a load balancer's polling, or anyone's: health needs no token
+        assert client.get(HEALTH).json()["models_loaded"] is True
+    assert calls == [1]
+
+
 def test_an_index_that_cannot_be_loaded_makes_health_503_degraded(
     client: TestClient[Litestar], settings: Settings
 ) -> None:
