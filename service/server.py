@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import ipaddress
 import logging
 import resource
@@ -28,7 +29,7 @@ from uvicorn.server import ServerState
 from uvicorn.supervisors import Multiprocess
 
 from service.metrics import shared_between_workers
-from service.settings import Settings
+from service.settings import LOG_FORMAT, Settings
 
 logger = logging.getLogger("service.server")
 
@@ -38,6 +39,19 @@ FD_RESERVE = 256
 # uvicorn's exit status when the app failed to start (uvicorn.main.STARTUP_FAILURE).
 STARTUP_FAILURE = 3
 REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's logging (its own messages on stderr, access lines on stdout) in the service's line format,
+    so one parser reads every line the server writes."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["default"] = {"()": "logging.Formatter", "fmt": LOG_FORMAT}
+    config["formatters"]["access"] = {
+        "()": "uvicorn.logging.AccessFormatter",
+        "fmt": LOG_FORMAT.replace("%(message)s", '%(client_addr)s - "%(request_line)s" %(status_code)s'),
+        "use_colors": False,
+    }
+    return config
 
 
 def trusted_proxy_list(value: str) -> list[str]:
@@ -121,6 +135,7 @@ def build_config(
         workers=workers,
         factory=factory,
         log_level=log_level or settings.log_level.lower(),
+        log_config=uvicorn_log_config(),
         # h11 (not httptools) because it bounds the request head: httptools buffers a header line of any length.
         http=GuardedH11Protocol,
         h11_max_incomplete_event_size=settings.max_header_bytes,
