@@ -154,11 +154,11 @@ def test_each_face_s_crop_is_kept_and_served_to_its_domain_only(
 
 
 def test_without_keeping_batch_faces_no_crop_or_embedding_is_stored(
-    settings: Settings, tokens: Callable[..., str], sessions: sessionmaker[Session]
+    settings: Settings, tokens: Callable[..., str], sessions: sessionmaker[Session], face_model: FaceModel
 ) -> None:
     admin = tokens("example.com", "admin")
     with (
-        LiveServer(settings.model_copy(update={"keep_batch_faces": False})) as server,
+        LiveServer(settings.model_copy(update={"keep_batch_faces": False}), model=face_model) as server,
         httpx.Client(base_url=server.url, timeout=120) as client,
     ):
         enroll_knn_train(client, admin)

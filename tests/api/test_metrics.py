@@ -7,6 +7,7 @@ from collections.abc import Callable
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.recognition.faces import FaceModel
 from service.settings import Settings
 from tests.conftest import KNN, STRANGERS, LiveServer, auth, enroll_knn_train, photo_files
 
@@ -51,26 +52,26 @@ def test_metrics_count_photos_faces_results_requests_and_index_size(
     assert sum(requests) >= 1
 
 
-def test_a_metrics_token_protects_the_route_when_configured(settings: Settings) -> None:
+def test_a_metrics_token_protects_the_route_when_configured(settings: Settings, face_model: FaceModel) -> None:
     guarded = settings.model_copy(update={"metrics_token": "scrape-secret"})
-    with LiveServer(guarded) as server, httpx.Client(base_url=server.url) as http:
+    with LiveServer(guarded, model=face_model) as server, httpx.Client(base_url=server.url) as http:
         assert http.get("/metrics").status_code == 401
         assert http.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert http.get("/metrics", headers={"Authorization": "Bearer scrape-secret"}).status_code == 200
 
 
-def test_without_a_metrics_token_only_loopback_clients_may_scrape(settings: Settings) -> None:
+def test_without_a_metrics_token_only_loopback_clients_may_scrape(settings: Settings, face_model: FaceModel) -> None:
     behind_proxy = settings.model_copy(update={"trusted_proxies": "127.0.0.1"})
-    with LiveServer(behind_proxy) as server, httpx.Client(base_url=server.url) as http:
+    with LiveServer(behind_proxy, model=face_model) as server, httpx.Client(base_url=server.url) as http:
         assert http.get("/metrics").status_code == 200
         remote = http.get("/metrics", headers={"X-Forwarded-For": "203.0.113.5"})
         assert remote.status_code == 403
         assert "FACEREC_METRICS_TOKEN" in remote.json()["error"]
 
 
-def test_with_a_metrics_token_a_remote_scraper_holding_it_is_served(settings: Settings) -> None:
+def test_with_a_metrics_token_a_remote_scraper_holding_it_is_served(settings: Settings, face_model: FaceModel) -> None:
     guarded = settings.model_copy(update={"trusted_proxies": "127.0.0.1", "metrics_token": "scrape-secret"})
-    with LiveServer(guarded) as server, httpx.Client(base_url=server.url) as http:
+    with LiveServer(guarded, model=face_model) as server, httpx.Client(base_url=server.url) as http:
         response = http.get(
             "/metrics", headers={"X-Forwarded-For": "203.0.113.5", "Authorization": "Bearer scrape-secret"}
         )

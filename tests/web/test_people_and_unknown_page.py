@@ -13,6 +13,7 @@ import httpx
 from PIL import Image
 from playwright.sync_api import Locator, Page, expect
 
+from service.recognition.faces import FaceModel
 from service.settings import Settings
 from tests.conftest import KNN, LiveServer, auth, photo_files
 from tests.web.test_faces_page import batch_via_api, shot, wait_for_crops
@@ -423,10 +424,10 @@ def test_a_user_sees_the_unknown_people_without_the_admin_actions(
 
 
 def test_a_chosen_face_refused_as_too_small_leaves_the_others_to_choose(
-    page: Page, settings: Settings, admin: str
+    page: Page, settings: Settings, admin: str, face_model: FaceModel
 ) -> None:
     strict = settings.model_copy(update={"enroll_min_eye_distance": 55.0})  # the small face 3 is refused
-    with LiveServer(strict) as server:
+    with LiveServer(strict, model=face_model) as server:
         sign_in(page, server, admin)
         page.goto(f"{server.url}/#/people")
         enroll_on_page(page, "Barack Obama", DUO)
