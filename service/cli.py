@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from service.api.state import Services
+    from service.common.errors import FileError
     from service.gallery.gallery import Gallery
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -354,6 +355,13 @@ def index_rebuild(settings: Settings, domain: str | None) -> None:
         engine.dispose()
 
 
+def _refusal(refused: FileError) -> str:
+    """Why a photo was not enrolled, with the command line's way past it where there is one."""
+    if not refused.can_force:
+        return refused.error
+    return refused.error.replace("; send force=true to enroll it anyway", "") + " (--force enrolls it anyway)"
+
+
 def _plural(count: int, noun: str) -> str:
     if count == 1:
         return f"{count} {noun}"
@@ -459,7 +467,7 @@ def enroll(settings: Settings, directory: Path, domain: str, update: bool, force
             try:
                 result = services.people.enroll_or_add(domain, person.name, photos, add_to_existing=update, force=force)
             except NothingUsableError as exc:
-                problems.extend(f"{person.name}/{r.filename}: {r.error}" for r in exc.files)
+                problems.extend(f"{person.name}/{r.filename}: {_refusal(r)}" for r in exc.files)
                 continue
             except NameTakenError:
                 problems.append(f"{person.name}: already enrolled (use --update to add photos)")
@@ -467,7 +475,7 @@ def enroll(settings: Settings, directory: Path, domain: str, update: bool, force
             except ServiceError as exc:
                 problems.append(f"{person.name}: {exc}")
                 continue
-            problems.extend(f"{person.name}/{r.filename}: {r.error}" for r in result.rejected)
+            problems.extend(f"{person.name}/{r.filename}: {_refusal(r)}" for r in result.rejected)
             touched += 1
             enrolled_faces += len(result.enrolled)
             audit_queries.record(

@@ -177,7 +177,7 @@ class UnknownFacesService:
                 measured = FaceQuality(**face.quality) if face.quality else None
                 quality = judge(measured, limits) if measured is not None else None
                 if quality is not None and quality.issues:
-                    rejected.append(FileError(label, f"Not enrolled: {describe(quality, limits)}"))
+                    rejected.append(FileError(label, f"Not enrolled: {describe(quality, limits)}", quality.issues))
                     continue
                 prepared.append(
                     PreparedFace(

@@ -212,7 +212,7 @@ def batch_log(batch: Batch, entries: list[BatchEntry], faces: dict[int, list[Any
         created_at=format_timestamp(batch.created_at),
         total_uploaded=batch.total_uploaded,
         threshold=batch.threshold,
-        errors=[FileError(**error) for error in batch.errors],
+        errors=[FileError(error["filename"], error["error"]) for error in batch.errors],
     )
 
 

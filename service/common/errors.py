@@ -8,12 +8,23 @@ from typing import Any
 import msgspec
 from msgspec import Struct
 
+# Why a photo or face was not enrolled, for programs (the ``error`` text says it for people), as AWS Rekognition
+# names its unindexed faces' reasons. The quality ones are service.recognition.quality's issue names.
+INVALID_PHOTO = "INVALID_PHOTO"  # not a readable image of an accepted kind and size
+NO_FACE = "NO_FACE"
+DUPLICATE_PHOTO = "DUPLICATE_PHOTO"  # the same photo twice in one upload
+ALREADY_ENROLLED = "ALREADY_ENROLLED"  # the same photo is already one of the person's faces
+NOT_LIKE_PERSON = "NOT_LIKE_PERSON"  # no face in it looks like the person it is added to (force overrides)
+NOT_LIKE_OTHER_PHOTOS = "NOT_LIKE_OTHER_PHOTOS"  # a new person's photo unlike the others (force overrides)
 
-class FileError(Struct, frozen=True):
+
+class FileError(Struct, frozen=True, omit_defaults=True):
     """A file that could not be used, and why (batches, enrollment, the CLI)."""
 
     filename: str
-    error: str
+    error: str  # in words, for people
+    reasons: list[str] = []  # enrollment: the same, as codes (NO_FACE, BLURRY, NOT_LIKE_PERSON, ...)
+    can_force: bool = False  # enrollment: sending it again with force=true enrolls it
 
 
 class ServiceError(Exception):

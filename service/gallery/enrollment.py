@@ -12,7 +12,16 @@ import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from service.common.errors import ConflictError, FileError, InvalidInputError, NotFoundError
+from service.common.errors import (
+    ALREADY_ENROLLED,
+    DUPLICATE_PHOTO,
+    INVALID_PHOTO,
+    NO_FACE,
+    ConflictError,
+    FileError,
+    InvalidInputError,
+    NotFoundError,
+)
 from service.db import gallery as gallery_queries
 from service.db import identities as queries
 from service.db.batches import Redaction, redact_person
@@ -124,21 +133,21 @@ def read_photos(
                 photo, max_bytes=max_file_bytes, max_pixels=max_image_pixels, min_side=model.det_size
             )
         except ImageError as exc:
-            rejected.append(FileError(filename, str(exc)))
+            rejected.append(FileError(filename, str(exc), [INVALID_PHOTO]))
             continue
         digest = hashlib.sha256(data).hexdigest()
         if digest in seen:
-            rejected.append(FileError(filename, "The same photo appears twice in this upload"))
+            rejected.append(FileError(filename, "The same photo appears twice in this upload", [DUPLICATE_PHOTO]))
             continue
         seen.add(digest)
         try:
             candidates, _ = model.detect_largest(image, max_faces)
         except ImageError as exc:
-            rejected.append(FileError(filename, str(exc)))
+            rejected.append(FileError(filename, str(exc), [INVALID_PHOTO]))
             continue
         logger.debug("enrollment photo read file=%r faces=%d", filename, len(candidates))
         if not candidates:
-            rejected.append(FileError(filename, "No face found in the photo"))
+            rejected.append(FileError(filename, "No face found in the photo", [NO_FACE]))
             continue
         found.append((filename, digest, candidates))
     vectors = iter(model.embed([c.crop for _, _, candidates in found for c in candidates]))
@@ -236,11 +245,11 @@ def _store_faces(
         fresh: list[PreparedFace] = []
         for face in prepared:
             if face.content_sha256 in known:
-                result.rejected.append(
-                    FileError(face.filename, f"This photo is already enrolled (face {known[face.content_sha256]})")
-                )
+                already = f"This photo is already enrolled (face {known[face.content_sha256]})"
+                result.rejected.append(FileError(face.filename, already, [ALREADY_ENROLLED]))
             elif any(face.content_sha256 == other.content_sha256 for other in fresh):
-                result.rejected.append(FileError(face.filename, "The same photo appears twice in this upload"))
+                twice = "The same photo appears twice in this upload"
+                result.rejected.append(FileError(face.filename, twice, [DUPLICATE_PHOTO]))
             else:
                 fresh.append(face)
         if not fresh:

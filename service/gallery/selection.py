@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.common.errors import FileError, InvalidInputError
+from service.common.errors import NOT_LIKE_OTHER_PHOTOS, NOT_LIKE_PERSON, FileError, InvalidInputError
 from service.recognition.confidence import rounded_confidence
 from service.recognition.faces import FaceCandidate
 from service.recognition.quality import FaceQuality, QualityLimits, assess, describe
@@ -133,6 +133,8 @@ def choose_like(
                     photo.filename,
                     f"No face in this photo looks like {name}: the closest has confidence {confidence:g} (at least "
                     f"{threshold:g} needed); send force=true to enroll it anyway",
+                    [NOT_LIKE_PERSON],
+                    can_force=True,
                 )
             )
             continue
@@ -171,6 +173,8 @@ def choose_consistent(
                     photo.filename,
                     f"The face in this photo does not look like the person in the other photos (confidence "
                     f"{confidence:g}; at least {threshold:g} needed); send force=true to enroll it anyway",
+                    [NOT_LIKE_OTHER_PHOTOS],
+                    can_force=True,
                 )
             )
             continue
@@ -191,7 +195,7 @@ def check_quality(
     for photo, index, note in picks:
         quality = assess(photo.faces[index], limits)
         if quality.issues:
-            refused.append(FileError(photo.filename, f"Not enrolled: {describe(quality, limits)}"))
+            refused.append(FileError(photo.filename, f"Not enrolled: {describe(quality, limits)}", quality.issues))
         else:
             chosen.append(Chosen(photo, index, quality, note))
     return chosen, refused

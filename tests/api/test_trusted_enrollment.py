@@ -49,6 +49,7 @@ def test_a_photo_of_someone_else_is_refused_for_a_person_with_the_best_similarit
     [refused] = response.json()["rejected"]
     assert refused["error"].startswith("No face in this photo looks like Angelina Jolie: the closest has confidence")
     assert "force=true" in refused["error"]
+    assert (refused["reasons"], refused["can_force"]) == (["NOT_LIKE_PERSON"], True)
 
 
 def test_force_adds_a_photo_that_does_not_look_like_the_person(client: httpx.Client, admin: str) -> None:
@@ -92,6 +93,7 @@ def test_a_new_person_s_photos_must_show_the_same_face(client: httpx.Client, adm
     [refused] = body["rejected"]
     assert refused["filename"] == "1.jpg"
     assert "does not look like the person in the other photos" in refused["error"]
+    assert (refused["reasons"], refused["can_force"]) == (["NOT_LIKE_OTHER_PHOTOS"], True)
 
 
 def test_in_several_photos_of_a_new_person_the_face_they_share_is_chosen(client: httpx.Client, admin: str) -> None:
@@ -158,6 +160,8 @@ def test_a_blurred_face_is_refused_with_its_reason_even_when_forced(client: http
         assert response.status_code == 400
         [refused] = response.json()["rejected"]
         assert refused["error"].startswith("Not enrolled: the face is blurred")
+        assert "BLURRY" in refused["reasons"]
+        assert "can_force" not in refused  # force does not make a blurred face usable
 
 
 def test_a_tiny_face_is_refused_as_too_small(client: httpx.Client, admin: str) -> None:
@@ -169,3 +173,21 @@ def test_a_tiny_face_is_refused_as_too_small(client: httpx.Client, admin: str) -
     assert response.status_code == 400
     error = response.json()["rejected"][0]["error"]
     assert "too small" in error or "No face found" in error
+
+
+# ----- reasons as codes ------------------------------------------------------------------------------------------
+def test_each_refused_photo_names_its_reason_as_a_code(client: httpx.Client, admin: str) -> None:
+    obama = TRAIN / "obama" / "obama.jpg"
+    blank = Image.new("RGB", (400, 400), (200, 200, 200))
+    files = [
+        *photo_files(obama, obama),
+        *jpeg(blank, "blank.jpg"),
+        ("photos[]", ("notes.txt", b"not a photo", "text/plain")),
+    ]
+    response = client.post("/api/identities", headers=auth(admin), data={"name": "Obama"}, files=files)
+    assert response.status_code == 201, response.text
+    reasons = {r["filename"]: r["reasons"] for r in response.json()["rejected"]}
+    assert reasons == {"obama.jpg": ["DUPLICATE_PHOTO"], "blank.jpg": ["NO_FACE"], "notes.txt": ["INVALID_PHOTO"]}
+    person = response.json()["identity"]["id"]
+    again = add(client, admin, person, obama)
+    assert [r["reasons"] for r in again.json()["rejected"]] == [["ALREADY_ENROLLED"]]

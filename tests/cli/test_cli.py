@@ -282,6 +282,8 @@ def test_enroll_reports_each_refused_photo_and_exits_1(env: dict[str, str], tmp_
     assert code == 1
     assert "enrolled 2 face(s) for 1 of 1 people" in output
     assert "Barack Obama/1.jpg: The face in this photo does not look like the person in the other photos" in output
+    assert "needed) (--force enrolls it anyway)" in output  # the command's own option, not the API's field
+    assert "force=true" not in output
 
 
 def test_enroll_force_takes_the_photo_that_looks_unlike_the_others(env: dict[str, str], tmp_path: Path) -> None:

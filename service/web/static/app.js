@@ -1221,7 +1221,7 @@ function plainReason(text) {
 }
 
 function canForce(rejected) {
-  return /force=true/i.test(rejected.error);
+  return rejected.can_force === true;
 }
 
 function enrollmentReport(answer) {
