@@ -357,7 +357,9 @@ def index_rebuild(settings: Settings, domain: str | None) -> None:
 
 def _refusal(refused: FileError) -> str:
     """Why a photo was not enrolled, with the command line's way past it where there is one."""
-    if not refused.can_force:
+    from service.common.errors import RejectedPhoto
+
+    if not (isinstance(refused, RejectedPhoto) and refused.can_force):
         return refused.error
     return refused.error.replace("; send force=true to enroll it anyway", "") + " (--force enrolls it anyway)"
 

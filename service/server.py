@@ -252,6 +252,7 @@ class GuardedH11Protocol(H11Protocol):
         self._body_clock = 0.0  # when the body's average rate started being measured
         self._body_bytes = 0  # bytes received since then
         self._body_asked = False  # whether the app has asked for this request's body yet
+        self._rate_cycle: object = None  # the request whose body the rate above measures
 
     # uvicorn's hooks ---------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -296,9 +297,11 @@ class GuardedH11Protocol(H11Protocol):
             self._stop_header_timer()
         if state is h11.SEND_BODY:
             self.note_body_progress()
-            if self._body_timer is None:
+            if self._rate_cycle is not self.cycle:  # a new request (pipelined ones can share the timer)
+                self._rate_cycle = self.cycle
                 self.restart_body_rate()
                 self._body_asked = False
+            if self._body_timer is None:
                 self._body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out)
         else:
             self._stop_body_timer()

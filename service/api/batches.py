@@ -240,6 +240,7 @@ class BatchLogController(Controller):
         """JSON ``{"identity_id": 5}`` (or ``null`` for Unknown; ``"add_to_gallery": true`` also enrolls the stored
         face): entry ``entry_index`` (0-based, as in the log's ``entries``) and its face ``face_index`` (0 = the
         largest). The entry, the batch summary and both CSVs follow; the correction is recorded."""
-        note_for_audit(request, identity_id=data.identity_id, add_to_gallery=data.add_to_gallery or None)
+        corrected_to = "Unknown" if data.identity_id is None else data.identity_id
+        note_for_audit(request, corrected_to=corrected_to, add_to_gallery=data.add_to_gallery or None)
         change = Correction(data.identity_id, data.add_to_gallery, request.user.token_id)
         return batches.correct_face(request.user.domain, batch_id, entry_index, face_index, change)

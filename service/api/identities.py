@@ -53,6 +53,12 @@ async def _receive(request: Request[Principal, Any, Any], runner: BoundedRunner,
     )
 
 
+def _field(form: ReceivedForm, name: str) -> str | None:
+    """A text field as sent (cut to 255 characters), for the audit record."""
+    value = form.fields.get(name)
+    return None if value is None else value[:255]
+
+
 def _names(form: ReceivedForm) -> list[str]:
     """The uploaded photos' file names (cut to 255 characters), for the audit record."""
     return [received.filename[:255] for received in form.files]
@@ -89,11 +95,18 @@ class IdentityController(Controller):
         form = await _receive(request, runner, uploads)
         try:
             name = form.fields.get("name")
+            # Noted before anything is judged, so a refused attempt says what it tried too.
+            note_for_audit(
+                request,
+                name=_field(form, "name"),
+                force=_field(form, "force"),
+                face=_field(form, "face"),
+                photos=_names(form),
+            )
             if name is None:
                 raise ValidationException("Missing form field: name")
             force = parse_flag("force", form.fields.get("force"))
             face = face_choice(form.fields.get("face"))
-            note_for_audit(request, name=name, force=force or None, face=form.fields.get("face"), photos=_names(form))
             return await runner.run(
                 request.user.token_id, people.enroll, request.user.domain, name, form.files, force=force, face=face
             )
@@ -119,8 +132,8 @@ class IdentityController(Controller):
         form = await _receive(request, runner, uploads)
         try:
             domain = request.user.domain
+            note_for_audit(request, force=_field(form, "force"), photos=_names(form))
             force = parse_flag("force", form.fields.get("force"))
-            note_for_audit(request, force=force or None, photos=_names(form))
             return await runner.run(
                 request.user.token_id, people.add_photos, domain, identity_id, form.files, force=force
             )

@@ -11,7 +11,7 @@ from typing import Annotated
 from msgspec import Meta, Struct
 
 from service.batches.summary import Summary
-from service.common.errors import FileError
+from service.common.errors import FileError, RejectedPhoto
 
 
 class RecognizeResponse(Struct):
@@ -38,7 +38,7 @@ class NothingUsableResponse(Struct, omit_defaults=True):
     success: bool
     error: str
     errors: list[FileError] | None = None  # batches
-    rejected: list[FileError] | None = None  # enrollment
+    rejected: list[RejectedPhoto] | None = None  # enrollment
 
 
 class MessageResponse(Struct):

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.batches.ids import is_batch_id
 from service.batches.service import refresh_summary, relabel
 from service.batches.views import crop_url
-from service.common.errors import FileError, InvalidInputError, NotFoundError, NothingUsableError
+from service.common.errors import InvalidInputError, NotFoundError, NothingUsableError, RejectedPhoto
 from service.db import batches as batch_queries
 from service.db import identities as identity_queries
 from service.db.gallery import embedding_from_bytes
@@ -71,7 +71,7 @@ class NamedFaces(Struct):
     identity: IdentityOut
     named: int  # faces now labelled as the person
     enrolled: list[int]  # gallery face ids created from them
-    rejected: list[FileError]  # faces not enrolled (unfit), still labelled
+    rejected: list[RejectedPhoto]  # faces not enrolled (unfit), still labelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,7 @@ class UnknownFacesService:
     def dismiss(self, domain: str, face_ids: list[int]) -> int:
         """Leave these faces out of every later grouping ("not a face", or nobody to name); how many."""
         with self.sessions.begin() as session:
-            faces = self._faces(session, domain, face_ids)
+            faces = [face for face in self._faces(session, domain, face_ids) if not face.dismissed]
             for face in faces:
                 face.dismissed = True
             return len(faces)
@@ -152,7 +152,7 @@ class UnknownFacesService:
     def restore(self, domain: str, face_ids: list[int]) -> int:
         """Put dismissed faces back among the unknown faces to group (an undo of :meth:`dismiss`); how many."""
         with self.sessions.begin() as session:
-            faces = self._faces(session, domain, face_ids)
+            faces = [face for face in self._faces(session, domain, face_ids) if face.dismissed]
             for face in faces:
                 face.dismissed = False
             return len(faces)
@@ -177,7 +177,7 @@ class UnknownFacesService:
                 measured = FaceQuality(**face.quality) if face.quality else None
                 quality = judge(measured, limits) if measured is not None else None
                 if quality is not None and quality.issues:
-                    rejected.append(FileError(label, f"Not enrolled: {describe(quality, limits)}", quality.issues))
+                    rejected.append(RejectedPhoto(label, f"Not enrolled: {describe(quality, limits)}", quality.issues))
                     continue
                 prepared.append(
                     PreparedFace(
@@ -219,7 +219,7 @@ class UnknownFacesService:
         identity_id: int,
         known: np.ndarray,
         enrolled: list[enrollment.Enrolled],
-        rejected: list[FileError],
+        rejected: list[RejectedPhoto],
     ) -> NamedFaces:
         with self.sessions.begin() as session:
             identity = identity_queries.get_identity(session, domain, identity_id)

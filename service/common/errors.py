@@ -18,13 +18,18 @@ NOT_LIKE_PERSON = "NOT_LIKE_PERSON"  # no face in it looks like the person it is
 NOT_LIKE_OTHER_PHOTOS = "NOT_LIKE_OTHER_PHOTOS"  # a new person's photo unlike the others (force overrides)
 
 
-class FileError(Struct, frozen=True, omit_defaults=True):
+class FileError(Struct, frozen=True):
     """A file that could not be used, and why (batches, enrollment, the CLI)."""
 
     filename: str
     error: str  # in words, for people
-    reasons: list[str] = []  # enrollment: the same, as codes (NO_FACE, BLURRY, NOT_LIKE_PERSON, ...)
-    can_force: bool = False  # enrollment: sending it again with force=true enrolls it
+
+
+class RejectedPhoto(FileError, frozen=True, omit_defaults=True):  # noqa: N818 (a record, not an exception)
+    """A photo (or stored face) enrollment refused: why in words, and as codes a program can act on."""
+
+    reasons: list[str] = []  # NO_FACE, BLURRY, NOT_LIKE_PERSON, ...
+    can_force: bool = False  # sending it again with force=true enrolls it
 
 
 class ServiceError(Exception):

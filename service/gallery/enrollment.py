@@ -18,9 +18,9 @@ from service.common.errors import (
     INVALID_PHOTO,
     NO_FACE,
     ConflictError,
-    FileError,
     InvalidInputError,
     NotFoundError,
+    RejectedPhoto,
 )
 from service.db import gallery as gallery_queries
 from service.db import identities as queries
@@ -98,7 +98,7 @@ class EnrollmentResult:
     identity: Identity | None
     face_count: int = 0
     enrolled: list[Enrolled] = field(default_factory=list)
-    rejected: list[FileError] = field(default_factory=list)
+    rejected: list[RejectedPhoto] = field(default_factory=list)
 
 
 def clean_name(name: str) -> str:
@@ -120,11 +120,11 @@ def read_photos(
     max_file_bytes: int,
     max_image_pixels: int,
     max_faces: int = MAX_FACES_PER_ENROLLMENT_PHOTO,
-) -> tuple[list[PhotoFaces], list[FileError]]:
+) -> tuple[list[PhotoFaces], list[RejectedPhoto]]:
     """Decode each photo and find its faces (the ``max_faces`` largest), all embedded in one run; a photo that
     cannot be read, repeats another or holds no face is refused with the reason."""
     found: list[tuple[str, str, list[FaceCandidate]]] = []
-    rejected: list[FileError] = []
+    rejected: list[RejectedPhoto] = []
     seen: set[str] = set()
     for photo in photos:
         filename = clean_filename(photo.filename)
@@ -133,21 +133,21 @@ def read_photos(
                 photo, max_bytes=max_file_bytes, max_pixels=max_image_pixels, min_side=model.det_size
             )
         except ImageError as exc:
-            rejected.append(FileError(filename, str(exc), [INVALID_PHOTO]))
+            rejected.append(RejectedPhoto(filename, str(exc), [INVALID_PHOTO]))
             continue
         digest = hashlib.sha256(data).hexdigest()
         if digest in seen:
-            rejected.append(FileError(filename, "The same photo appears twice in this upload", [DUPLICATE_PHOTO]))
+            rejected.append(RejectedPhoto(filename, "The same photo appears twice in this upload", [DUPLICATE_PHOTO]))
             continue
         seen.add(digest)
         try:
             candidates, _ = model.detect_largest(image, max_faces)
         except ImageError as exc:
-            rejected.append(FileError(filename, str(exc), [INVALID_PHOTO]))
+            rejected.append(RejectedPhoto(filename, str(exc), [INVALID_PHOTO]))
             continue
         logger.debug("enrollment photo read file=%r faces=%d", filename, len(candidates))
         if not candidates:
-            rejected.append(FileError(filename, "No face found in the photo", [NO_FACE]))
+            rejected.append(RejectedPhoto(filename, "No face found in the photo", [NO_FACE]))
             continue
         found.append((filename, digest, candidates))
     vectors = iter(model.embed([c.crop for _, _, candidates in found for c in candidates]))
@@ -174,7 +174,7 @@ def enroll(
     gallery: Gallery,
     domain: str,
     prepared: list[PreparedFace],
-    rejected: list[FileError],
+    rejected: list[RejectedPhoto],
     *,
     model_name: str,
     name: str | None = None,
@@ -246,10 +246,10 @@ def _store_faces(
         for face in prepared:
             if face.content_sha256 in known:
                 already = f"This photo is already enrolled (face {known[face.content_sha256]})"
-                result.rejected.append(FileError(face.filename, already, [ALREADY_ENROLLED]))
+                result.rejected.append(RejectedPhoto(face.filename, already, [ALREADY_ENROLLED]))
             elif any(face.content_sha256 == other.content_sha256 for other in fresh):
                 twice = "The same photo appears twice in this upload"
-                result.rejected.append(FileError(face.filename, twice, [DUPLICATE_PHOTO]))
+                result.rejected.append(RejectedPhoto(face.filename, twice, [DUPLICATE_PHOTO]))
             else:
                 fresh.append(face)
         if not fresh:

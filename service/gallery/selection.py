@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.common.errors import NOT_LIKE_OTHER_PHOTOS, NOT_LIKE_PERSON, FileError, InvalidInputError
+from service.common.errors import NOT_LIKE_OTHER_PHOTOS, NOT_LIKE_PERSON, InvalidInputError, RejectedPhoto
 from service.recognition.confidence import rounded_confidence
 from service.recognition.faces import FaceCandidate
 from service.recognition.quality import FaceQuality, QualityLimits, assess, describe
@@ -119,7 +119,7 @@ def best_similarity(embeddings: np.ndarray, references: np.ndarray) -> np.ndarra
 
 def choose_like(
     photos: Sequence[PhotoFaces], references: np.ndarray, name: str, threshold: float, *, force: bool
-) -> tuple[list[tuple[PhotoFaces, int, str | None]], list[FileError]]:
+) -> tuple[list[tuple[PhotoFaces, int, str | None]], list[RejectedPhoto]]:
     """For photos of an existing person: each photo's face most like their gallery faces; a photo whose best
     face is below the threshold is refused with its best confidence, unless ``force``."""
     chosen, refused = [], []
@@ -129,7 +129,7 @@ def choose_like(
         confidence = rounded_confidence(float(similarities[index]))
         if confidence < threshold and not force:
             refused.append(
-                FileError(
+                RejectedPhoto(
                     photo.filename,
                     f"No face in this photo looks like {name}: the closest has confidence {confidence:g} (at least "
                     f"{threshold:g} needed); send force=true to enroll it anyway",
@@ -147,7 +147,7 @@ def choose_like(
 
 def choose_consistent(
     photos: Sequence[PhotoFaces], threshold: float, *, force: bool
-) -> tuple[list[tuple[PhotoFaces, int, str | None]], list[FileError]]:
+) -> tuple[list[tuple[PhotoFaces, int, str | None]], list[RejectedPhoto]]:
     """For a new person from several photos: in each, the face most like the faces of the other photos (a photo
     of one face counts for more: it can only be them); a photo whose chosen face looks like nobody in the others
     is refused, unless ``force``."""
@@ -169,7 +169,7 @@ def choose_consistent(
         confidence = rounded_confidence(float(best_similarity(photo.embeddings[index : index + 1], rest)[0]))
         if len(rest) and confidence < threshold and not force:
             refused.append(
-                FileError(
+                RejectedPhoto(
                     photo.filename,
                     f"The face in this photo does not look like the person in the other photos (confidence "
                     f"{confidence:g}; at least {threshold:g} needed); send force=true to enroll it anyway",
@@ -189,13 +189,13 @@ def choose_consistent(
 
 def check_quality(
     picks: Sequence[tuple[PhotoFaces, int, str | None]], limits: QualityLimits
-) -> tuple[list[Chosen], list[FileError]]:
+) -> tuple[list[Chosen], list[RejectedPhoto]]:
     """The picked faces that meet the enrollment limits; the others refused with each reason."""
     chosen, refused = [], []
     for photo, index, note in picks:
         quality = assess(photo.faces[index], limits)
         if quality.issues:
-            refused.append(FileError(photo.filename, f"Not enrolled: {describe(quality, limits)}", quality.issues))
+            refused.append(RejectedPhoto(photo.filename, f"Not enrolled: {describe(quality, limits)}", quality.issues))
         else:
             chosen.append(Chosen(photo, index, quality, note))
     return chosen, refused

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from msgspec import Struct
 
-from service.common.errors import FileError, InvalidInputError, NothingUsableError
+from service.common.errors import InvalidInputError, NothingUsableError, RejectedPhoto
 from service.db import identities as queries
 from service.db.gallery import embedding_from_bytes
 from service.db.models import Identity
@@ -70,7 +70,7 @@ class GalleryService:
         self.model = model
         self.settings = settings
 
-    def _read(self, photos: Sequence[PhotoSource]) -> tuple[list[PhotoFaces], list[FileError]]:
+    def _read(self, photos: Sequence[PhotoSource]) -> tuple[list[PhotoFaces], list[RejectedPhoto]]:
         return enrollment.read_photos(
             photos,
             self.model,
@@ -82,7 +82,7 @@ class GalleryService:
         self,
         domain: str,
         chosen: list[Chosen],
-        refused: list[FileError],
+        refused: list[RejectedPhoto],
         *,
         name: str | None = None,
         identity_id: int | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from msgspec import Struct
 
-from service.common.errors import FileError
+from service.common.errors import RejectedPhoto
 from service.common.time import format_timestamp
 from service.db.models import Face, Identity
 
@@ -50,7 +50,7 @@ class EnrollmentResponse(Struct):
     success: bool
     identity: IdentityOut
     enrolled: list[EnrolledOut]
-    rejected: list[FileError]
+    rejected: list[RejectedPhoto]
 
 
 class IdentityListResponse(Struct):

@@ -89,6 +89,21 @@ def test_an_enrollment_records_the_name_and_photo_files_it_was_sent_even_when_re
     assert "force" not in enrolled["details"]
 
 
+def test_an_enrollment_refused_for_a_malformed_field_still_records_what_it_tried(
+    client: httpx.Client, admin: str
+) -> None:
+    response = client.post(
+        "/api/identities",
+        headers=auth(admin),
+        data={"name": "N" * 1000, "force": "maybe"},
+        files=photo_files(TRAIN / "obama" / "obama.jpg"),
+    )
+    assert response.status_code == 400
+    [event] = trail(client, admin)
+    assert (event["status"], event["details"]["force"], event["details"]["photos"]) == (400, "maybe", ["obama.jpg"])
+    assert event["details"]["name"] == "N" * 255  # cut, as the file names are
+
+
 def test_a_rename_records_the_new_name(client: httpx.Client, admin: str) -> None:
     person = client.post(
         "/api/identities", headers=auth(admin), data={"name": "Obama"}, files=photo_files(TRAIN / "obama" / "obama.jpg")
@@ -106,7 +121,9 @@ def test_a_correction_records_who_the_face_was_said_to_be(client: httpx.Client, 
     ).json()["identity"]["id"]
     path = f"/api/batch-photos/logs/{batch['batch_id']}/entries/0/faces/0"
     assert client.patch(path, headers=auth(admin), json={"identity_id": person}).status_code == 200
-    assert trail(client, admin)[-1]["details"]["identity_id"] == person
+    assert trail(client, admin)[-1]["details"]["corrected_to"] == person
+    assert client.patch(path, headers=auth(admin), json={"identity_id": None}).status_code == 200
+    assert trail(client, admin)[-1]["details"]["corrected_to"] == "Unknown"
 
 
 def test_dismissing_and_restoring_faces_record_which_faces(client: httpx.Client, admin: str) -> None:

@@ -72,3 +72,14 @@ def test_a_refused_upload_documents_the_per_file_reasons(document: dict[str, Any
     bad = document["paths"]["/api/batch-photos/recognize"]["post"]["responses"]["400"]["content"]
     schema = document["components"]["schemas"][bad["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]]
     assert {"success", "error", "errors", "rejected"} <= set(schema["properties"])
+
+
+def test_batch_errors_are_filename_and_error_and_enrollment_refusals_add_their_codes(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+
+    def item_of(schema_name: str, field: str) -> dict[str, Any]:
+        items = schemas[schema_name]["properties"][field]["items"]
+        return dict(schemas[items["$ref"].rsplit("/", 1)[-1]])
+
+    assert set(item_of("BatchLog", "errors")["properties"]) == {"filename", "error"}  # the spec's shape
+    assert set(item_of("EnrollmentResponse", "rejected")["properties"]) == {"filename", "error", "reasons", "can_force"}

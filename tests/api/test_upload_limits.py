@@ -246,5 +246,6 @@ def test_a_thin_image_is_refused_at_enrollment_with_its_reason(client: httpx.Cli
         {
             "filename": "t.png",
             "error": "Image is too small to search for faces: 1x700 pixels; each side needs at least 16 pixels",
+            "reasons": ["INVALID_PHOTO"],
         }
     ]

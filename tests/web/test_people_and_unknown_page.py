@@ -305,7 +305,13 @@ def test_unknown_people_of_a_batch_are_grouped_named_and_dismissed(
     # Nothing left to name; the panel stays for the dismissed faces, folded away, so a dismissal can be undone.
     expect(panel).to_contain_text("No unknown faces left in this batch.")
     expect(panel.locator("#dismissed-faces summary")).to_have_text("Dismissed faces (2)")
-    expect(panel.get_by_role("button", name="Put all back")).to_be_hidden()
+    put_all_back = panel.get_by_role("button", name="Put all back")
+    expect(put_all_back).to_be_hidden()  # folded away until asked for
+    panel.locator("#dismissed-faces summary").click()
+    put_all_back.click()
+    expect(page.locator("#unknown-status")).to_contain_text("2 faces back among the unknown faces.")
+    expect(groups).to_have_count(1)
+    expect(panel.locator("#dismissed-faces")).to_be_hidden()
 
 
 def test_a_dismissal_is_undone_at_once_or_later_from_the_dismissed_faces(

@@ -794,11 +794,19 @@ function nameKey(name) {
 
 const CLUSTERS_SHOWN = 20; // groups shown before "Show all"
 const CROPS_SHOWN = 12; // faces of a group shown before "Show all"
+const FACES_PER_CALL = 1000; // face_ids the unknown-faces API takes in one request
 
 // The batch's unrecognised faces grouped into people, biggest group first. An admin names a group (a new person,
 // or an enrolled one picked from the suggestions), leaves single faces out of it first (×), or dismisses faces
 // that are not a face or nobody to name — and can undo that, or put dismissed faces back from the list below the
 // groups; a user only sees the groups. ``changed`` reloads the batch's entries.
+// The API takes up to 1,000 face ids a call; a big group, or the dismissed list, can hold more.
+async function postFaceIds(path, ids) {
+  for (let start = 0; start < ids.length; start += FACES_PER_CALL) {
+    await api(path, { method: "POST", json: { face_ids: ids.slice(start, start + FACES_PER_CALL) } });
+  }
+}
+
 function unknownPeoplePanel(batchId, admin, changed) {
   const status = el("div", { id: "unknown-status", tabindex: "-1" });
   const intro = el("p", { class: "muted", id: "unknown-intro" });
@@ -910,7 +918,7 @@ function unknownPeoplePanel(batchId, admin, changed) {
 
   async function dismiss(ids, message) {
     try {
-      await api("/api/unknown-faces/dismiss", { method: "POST", json: { face_ids: ids } });
+      await postFaceIds("/api/unknown-faces/dismiss", ids);
     } catch (err) {
       return told(errorBox(err.message));
     }
@@ -922,7 +930,7 @@ function unknownPeoplePanel(batchId, admin, changed) {
 
   async function restore(ids, message) {
     try {
-      await api("/api/unknown-faces/restore", { method: "POST", json: { face_ids: ids } });
+      await postFaceIds("/api/unknown-faces/restore", ids);
     } catch (err) {
       return told(errorBox(err.message));
     }
