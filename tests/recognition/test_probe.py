@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -68,3 +70,20 @@ def test_models_that_answer_nonsense_do_not_count_as_answering(
 ) -> None:
     monkeypatch.setattr(face_model, "embed", lambda crops: np.full((len(crops), 512), np.nan, dtype=np.float32))
     assert ModelProbe(face_model).models_answer() is False
+
+
+def test_checks_arriving_during_a_probe_wait_for_it_instead_of_starting_their_own(
+    face_model: FaceModel, embeds: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counting = face_model.embed
+
+    def slow(crops: Any) -> np.ndarray:
+        time.sleep(0.3)  # a busy machine: the other checks arrive while this one runs
+        return counting(crops)
+
+    monkeypatch.setattr(face_model, "embed", slow)
+    probe = ModelProbe(face_model, interval=60)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: probe.models_answer(), range(4)))
+    assert answers == [True] * 4
+    assert embeds == [1]
